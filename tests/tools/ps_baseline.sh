@@ -18,13 +18,17 @@ out=${2:-}
 M=${AW_PS_MODEL_DIR:-/usr/share/pocketsphinx/model/en-us}
 
 [ -r "$in" ] || { echo "$0: cannot read $in" >&2; exit 1; }
+[ -r "$M/en-us.lm.bin" ] || { echo "$0: no PocketSphinx model in $M" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
+# pocketsphinx_continuous reads a WAV as a 44-byte header then 16 kHz mono s16
+# samples: pass such a file as it is, convert anything else.
 case $in in
 *.wav | *.WAV)
-    if [ "$(soxi -r "$in" 2>/dev/null)" = 16000 ] && [ "$(soxi -c "$in")" = 1 ] &&
+    if [ "$(dd if="$in" bs=1 skip=36 count=4 2>/dev/null)" = data ] &&
+        [ "$(soxi -r "$in" 2>/dev/null)" = 16000 ] && [ "$(soxi -c "$in")" = 1 ] &&
         [ "$(soxi -b "$in")" = 16 ] && [ "$(soxi -e "$in")" = "Signed Integer PCM" ]; then
         wav=$in
     fi

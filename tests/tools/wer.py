@@ -3,11 +3,12 @@
 
 As a tool:
 
-    wer.py REF.txt HYP.txt [--max RATE]
+    wer.py REF.txt HYP.txt [--recall] [--max RATE]
     wer=0.0164 errors=2 words=122
 
-HYP may be "-" for standard input. With --max the exit status is 1 when the
-WER is above RATE (e.g. --max 0.05), so shell tests can assert on it.
+HYP may be "-" for standard input. --recall appends " recall=R" (see
+recall()). With --max the exit status is 1 when the WER is above RATE
+(e.g. --max 0.05), so shell tests can assert on it.
 
 As a module (tests/tools on sys.path):
 
@@ -104,6 +105,9 @@ def _read(path):
 
 def main(argv):
     args = list(argv)
+    show_recall = "--recall" in args
+    if show_recall:
+        args.remove("--recall")
     limit = None
     if "--max" in args:
         k = args.index("--max")
@@ -114,11 +118,15 @@ def main(argv):
         else:
             del args[k : k + 2]
     if len(args) != 2:
-        sys.stderr.write("usage: wer.py REF.txt HYP.txt [--max RATE]\n")
+        sys.stderr.write("usage: wer.py REF.txt HYP.txt [--recall] [--max RATE]\n")
         return 2
-    errors, n = wer(words(_read(args[0])), words(_read(args[1])))
+    ref, hyp = words(_read(args[0])), words(_read(args[1]))
+    errors, n = wer(ref, hyp)
     rate = errors / n if n else float(errors)
-    print(f"wer={rate:.4f} errors={errors} words={n}")
+    line = f"wer={rate:.4f} errors={errors} words={n}"
+    if show_recall:
+        line += f" recall={recall(ref, hyp):.4f}"
+    print(line)
     return 1 if limit is not None and rate > limit else 0
 
 
