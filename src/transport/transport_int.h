@@ -1,0 +1,41 @@
+/*
+ * airwave - what modules inside src/transport/ need of the transport core:
+ * the lws context and vhost creation. Private to src/transport/ (the only
+ * place <libwebsockets.h> may be included).
+ */
+#ifndef AW_TRANSPORT_TRANSPORT_INT_H
+#define AW_TRANSPORT_TRANSPORT_INT_H
+
+#include <libwebsockets.h>
+
+#include "transport/transport.h"
+
+/** The lws context; NULL once stopped. @locality service thread */
+struct lws_context *aw_transport_lws(struct aw_transport *t);
+
+/** Where and how a vhost listens. */
+struct aw_transport_vhost_opts {
+    const char *name;     /* vhost name, unique per transport */
+    const char *host;     /* IP address or interface to bind; NULL = all;
+                             ignored when port is CONTEXT_PORT_NO_LISTEN */
+    int port;             /* 0 = any free port; CONTEXT_PORT_NO_LISTEN for a
+                             client-only vhost */
+    const char *tls_cert; /* PEM server certificate: wss/https only */
+    const char *tls_key;
+    const char *tls_ca; /* CA bundle for client certificates/clients */
+    const struct lws_protocols *protocols; /* NULL-callback terminated */
+    uint64_t options; /* extra LWS_SERVER_OPTION_* for the vhost */
+    void *user;       /* lws_get_vhost_user() */
+};
+
+/**
+ * @brief Create a vhost on the context.
+ * @locality before aw_transport_start() or on the service thread
+ * @returns the vhost, or NULL with \p errstr set (e.g. the port is taken).
+ */
+struct lws_vhost *
+aw_transport_vhost_new(struct aw_transport *t,
+                       const struct aw_transport_vhost_opts *o, char *errstr,
+                       size_t errstr_size);
+
+#endif
