@@ -41,7 +41,7 @@ struct aw_ingest {
     char *url;
     char *audio_language;
     struct aw_kv *ffmpeg;
-    struct aw_ingest_backoff backoff;
+    struct aw_backoff backoff;
     uint32_t backoff_table[MAX_BACKOFF_TABLE];
     char url_redacted[AW_RING_MARK_TEXT];
     struct aw_ring *ring; /* borrowed; we are its producer */
@@ -141,17 +141,16 @@ static bool sleep_until(struct aw_ingest *in, uint64_t until_us)
     }
 }
 
-static uint32_t next_rand(struct aw_ingest *in)
-{
-    /* xorshift32: jitter only, not security. */
-    uint32_t x = in->rng;
+static const uint32_t default_backoff_ms[] = {500, 1000, 2000, 5000, 10000};
 
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    in->rng = x;
-    return x;
-}
+const struct aw_backoff aw_ingest_default_backoff = {
+    .table_ms = default_backoff_ms,
+    .table_count = AW_ARRAY_SIZE(default_backoff_ms),
+    /* Streams that fail together (one upstream outage) must not all retry
+     * in the same millisecond. */
+    .jitter_percent = 20,
+    .healthy_ms = 60000,
+};
 
 /* --- marks ------------------------------------------------------------ */
 
@@ -554,15 +553,15 @@ static void *ingest_main(void *arg)
         /* A session that ran long enough proves the source healthy: start
          * the backoff table again. */
         if (opened && aw_clock_mono_us() - opened_us >=
-                          (uint64_t)in->backoff.reset_after_ms * 1000) {
+                          (uint64_t)in->backoff.healthy_ms * 1000) {
             attempt = 0;
             in_row = 0;
         }
         if (in->opts.max_reconnects >= 0 && in_row >= in->opts.max_reconnects)
             break;
         {
-            uint32_t delay = aw_ingest_backoff_delay_ms(&in->backoff, attempt,
-                                                        next_rand(in));
+            uint32_t delay = aw_backoff_delay_ms(&in->backoff, attempt,
+                                                 aw_backoff_rand(&in->rng));
 
             AW_WARN(MOD, in->stream_id, "%s (%s); reopening in %u ms", errstr,
                     aw_err_name(err), delay);
@@ -651,7 +650,7 @@ struct aw_ingest *aw_ingest_new(const struct aw_ingest_opts *opts,
                                 struct aw_ring *ring, char *errstr,
                                 size_t errstr_size)
 {
-    const struct aw_ingest_backoff *bo;
+    const struct aw_backoff *bo;
     struct aw_ingest *in;
     bool ok = true;
 

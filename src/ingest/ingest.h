@@ -32,33 +32,15 @@
 
 #include "airwave/err.h"
 #include "airwave/log.h"
+#include "common/backoff.h"
 #include "conf/conf.h"
 #include "pipeline/ring.h"
 
 struct aw_ingest;
 
-/**
- * Reconnect backoff, as data (STYLE.md §8): the delay before attempt n is
- * table_ms[min(n, count - 1)] +/- jitter_percent, and a session that stayed
- * healthy for reset_after_ms starts the table again.
- */
-struct aw_ingest_backoff {
-    const uint32_t *table_ms;
-    size_t table_count;
-    unsigned jitter_percent;
-    uint32_t reset_after_ms;
-};
-
-/** 500, 1000, 2000, 5000, 10000 ms, 20 % jitter, reset after 60 s. */
-extern const struct aw_ingest_backoff aw_ingest_default_backoff;
-
-/**
- * @brief Delay before reconnect attempt \p attempt (0-based).
- * @param rnd  any 32-bit random value; picks the jitter
- * @returns milliseconds; 0 for an empty table.
- */
-uint32_t aw_ingest_backoff_delay_ms(const struct aw_ingest_backoff *bo,
-                                    unsigned attempt, uint32_t rnd);
+/** Source reopens: 500, 1000, 2000, 5000, 10000 ms, +/- 20 % jitter, reset
+ *  after 60 s healthy (common/backoff.h). */
+extern const struct aw_backoff aw_ingest_default_backoff;
 
 struct aw_ingest_opts {
     const char *stream_id;      /* for logs; may be NULL */
@@ -81,7 +63,7 @@ struct aw_ingest_opts {
                                      default 20 */
     int max_reconnects;           /* live sources: reopen attempts in a row; -1
                                      (default) = forever, 0 = never */
-    const struct aw_ingest_backoff *backoff; /* NULL: the default table */
+    const struct aw_backoff *backoff; /* NULL: the default table */
 };
 
 /** Fill \p opts with the defaults above (url NULL). Always call it first:

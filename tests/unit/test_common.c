@@ -14,6 +14,7 @@
 #include "airwave/clock.h"
 #include "airwave/err.h"
 #include "airwave/log.h"
+#include "common/backoff.h"
 #include "common/buf.h"
 #include "common/uuid.h"
 
@@ -47,6 +48,40 @@ static void test_buf_stops_at_cap(void **state)
     assert_string_equal(b.data, "12345");
     assert_int_equal(aw_buf_printf(&b, "%s", "abcdefg"), AW_ERR_TOO_LARGE);
     aw_buf_fini(&b);
+}
+
+static void test_backoff_follows_table_with_jitter(void **state)
+{
+    static const uint32_t table[] = {500, 1000, 2000, 5000, 10000};
+    static const uint32_t base[] = {500, 1000, 2000, 5000, 10000, 10000};
+    const struct aw_backoff bo = {table, AW_ARRAY_SIZE(table), 20, 60000};
+    struct aw_backoff_state st;
+
+    (void)state;
+    for (unsigned a = 0; a < AW_ARRAY_SIZE(base); a++) {
+        uint32_t lo = base[a] - base[a] / 5, hi = base[a] + base[a] / 5;
+        uint32_t seen_lo = UINT32_MAX, seen_hi = 0;
+
+        for (uint32_t r = 0; r < 5000; r++) {
+            uint32_t d = aw_backoff_delay_ms(&bo, a, r * 2654435761u);
+
+            assert_in_range(d, lo, hi);
+            seen_lo = d < seen_lo ? d : seen_lo;
+            seen_hi = d > seen_hi ? d : seen_hi;
+        }
+        /* The jitter really spreads the delays. */
+        assert_true(seen_hi - seen_lo > base[a] / 5);
+    }
+    assert_int_equal(aw_backoff_delay_ms(NULL, 0, 0), 0);
+
+    /* Failures escalate; a connection healthy for a minute starts over. */
+    aw_backoff_init(&st, 1);
+    assert_in_range(aw_backoff_next_ms(&bo, &st, 0), 400, 600);
+    assert_in_range(aw_backoff_next_ms(&bo, &st, 0), 800, 1200);
+    aw_backoff_connected(&st, 1000);
+    assert_in_range(aw_backoff_next_ms(&bo, &st, 2000), 1600, 2400);
+    aw_backoff_connected(&st, 3000);
+    assert_in_range(aw_backoff_next_ms(&bo, &st, 63000), 400, 600);
 }
 
 static void test_uuid_v5_is_deterministic(void **state)
@@ -164,6 +199,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_table_is_complete),
         cmocka_unit_test(test_buf_stops_at_cap),
+        cmocka_unit_test(test_backoff_follows_table_with_jitter),
         cmocka_unit_test(test_uuid_v5_is_deterministic),
         cmocka_unit_test(test_uuid_v4_sets_version_bits),
         cmocka_unit_test(test_time_iso8601_round_trip),
