@@ -113,7 +113,8 @@ static int exit_code(enum aw_err err)
     }
 }
 
-static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail_line(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* The one line a user sees when airwave gives up: it names the cause. */
 static void fail_line(const char *fmt, ...)
@@ -148,8 +149,8 @@ static enum aw_err read_key_file(const char *path, char *key, size_t size,
     size_t n;
 
     if (!f) {
-        aw_errstr_set(errstr, errstr_size, "cannot read key file %s: %s",
-                      path, strerror(errno));
+        aw_errstr_set(errstr, errstr_size, "cannot read key file %s: %s", path,
+                      strerror(errno));
         return errno == ENOENT ? AW_ERR_NOT_FOUND : AW_ERR_IO;
     }
     if (!fgets(key, (int)size, f))
@@ -258,8 +259,9 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
             aw_pipeline_stop(p);
             stop_deadline = aw_clock_mono_ms() + stop_grace_ms;
         } else if (sig == SIGHUP) {
-            AW_INFO("main", NULL, "SIGHUP: configuration reload is not "
-                                  "supported yet; ignored");
+            AW_INFO("main", NULL,
+                    "SIGHUP: configuration reload is not "
+                    "supported yet; ignored");
         }
         if (stop_deadline && aw_clock_mono_ms() >= stop_deadline) {
             AW_WARN("main", NULL, "streams did not finish in time");
@@ -285,6 +287,41 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
         fail_line("%zu transcripts could not be delivered to Kafka", left);
         code = EX_UNAVAILABLE;
     }
+    return code;
+}
+
+/*
+ * The end shared by run and transcribe: the key, the pipeline, the wait.
+ * Takes \p conf and frees it.
+ */
+static int run_conf(struct aw_conf *conf, struct aw_pipeline_opts *po,
+                    const sigset_t *sigs, bool progress)
+{
+    char key[KEY_MAX_BYTES], errstr[1024];
+    struct aw_pipeline *p;
+    uint64_t grace_ms;
+    int code;
+
+    if (load_key(conf, key, sizeof(key), errstr, sizeof(errstr))) {
+        fail_line("%s", errstr);
+        aw_conf_free(conf);
+        return EX_CONFIG;
+    }
+    po->conf = conf;
+    po->key = key[0] ? key : NULL;
+    p = aw_pipeline_new(po, errstr, sizeof(errstr));
+    if (!p) {
+        fail_line("%s", errstr);
+        aw_conf_free(conf);
+        return EX_CONFIG;
+    }
+    /* After a stop request: the last phrases, then the Kafka flush. */
+    grace_ms =
+        (uint64_t)(conf->speech_final_timeout_seconds * 1000) +
+        (conf->kafka_enabled ? (uint64_t)conf->kafka_flush_timeout_ms : 0) +
+        5000;
+    code = run_pipeline(p, sigs, progress, grace_ms);
+    aw_conf_free(conf);
     return code;
 }
 
@@ -330,9 +367,7 @@ static int cmd_run(int argc, char **argv, const sigset_t *sigs)
 {
     const char *path = NULL, *stream = NULL, *level = NULL, *format = NULL;
     struct aw_pipeline_opts po;
-    struct aw_pipeline *p;
     struct aw_conf conf;
-    char key[KEY_MAX_BYTES], errstr[1024];
     int c, code;
 
     while ((c = getopt_long(argc, argv, "c:s:h", run_longopts, NULL)) != -1) {
@@ -372,29 +407,11 @@ static int cmd_run(int argc, char **argv, const sigset_t *sigs)
         return code;
     }
     apply_log_conf(&conf);
-    if (load_key(&conf, key, sizeof(key), errstr, sizeof(errstr))) {
-        fail_line("%s", errstr);
-        aw_conf_free(&conf);
-        return EX_CONFIG;
-    }
-
     memset(&po, 0, sizeof(po));
-    po.conf = &conf;
     po.only_stream = stream;
     po.mode = AW_PIPELINE_SERVICE;
     po.jsonl_events = true;
-    po.key = key[0] ? key : NULL;
-    p = aw_pipeline_new(&po, errstr, sizeof(errstr));
-    if (!p) {
-        fail_line("%s", errstr);
-        aw_conf_free(&conf);
-        return EX_CONFIG;
-    }
-    code = run_pipeline(p, sigs, false,
-                        (uint64_t)(conf.speech_final_timeout_seconds * 1000) +
-                            (uint64_t)conf.kafka_flush_timeout_ms + 5000);
-    aw_conf_free(&conf);
-    return code;
+    return run_conf(&conf, &po, sigs, false);
 }
 
 /* --- transcribe ---------------------------------------------------------- */
@@ -426,8 +443,7 @@ static void stream_id_for(const char *input, char *id, size_t size)
         char ch = *s;
 
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == '-'))
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
             ch = '_';
         id[n++] = ch;
     }
@@ -467,13 +483,12 @@ static int cmd_transcribe(int argc, char **argv, const sigset_t *sigs)
     const char *pace = NULL, *path = NULL, *level = NULL, *logfmt = NULL;
     bool jsonl = false, quiet = false;
     struct aw_pipeline_opts po;
-    struct aw_pipeline *p;
     struct aw_conf conf;
-    char key[KEY_MAX_BYTES], errstr[1024], id[72];
+    char errstr[1024], id[72];
     int c, code = 0;
 
-    while ((c = getopt_long(argc, argv, "e:l:jf:p:c:qh", tr_longopts,
-                            NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:l:jf:p:c:qh", tr_longopts, NULL)) !=
+           -1) {
         switch (c) {
         case 'e':
             endpoint = optarg;
@@ -558,34 +573,15 @@ static int cmd_transcribe(int argc, char **argv, const sigset_t *sigs)
     free(conf.output_jsonl);
     conf.output_jsonl = jsonl ? strdup("-") : NULL;
     stream_id_for(argv[optind], id, sizeof(id));
-    if (aw_conf_add_stream(&conf, id, argv[optind], errstr,
-                           sizeof(errstr))) {
+    if (aw_conf_add_stream(&conf, id, argv[optind], errstr, sizeof(errstr))) {
         fail_line("%s", errstr);
         aw_conf_free(&conf);
         return EX_USAGE;
     }
-    if (load_key(&conf, key, sizeof(key), errstr, sizeof(errstr))) {
-        fail_line("%s", errstr);
-        aw_conf_free(&conf);
-        return EX_CONFIG;
-    }
-
     memset(&po, 0, sizeof(po));
-    po.conf = &conf;
     po.mode = AW_PIPELINE_ONESHOT;
-    po.key = key[0] ? key : NULL;
     po.on_transcript = jsonl ? NULL : print_phrase;
-    p = aw_pipeline_new(&po, errstr, sizeof(errstr));
-    if (!p) {
-        fail_line("%s", errstr);
-        aw_conf_free(&conf);
-        return EX_CONFIG;
-    }
-    code = run_pipeline(p, sigs, !quiet && isatty(STDERR_FILENO),
-                        (uint64_t)(conf.speech_final_timeout_seconds * 1000) +
-                            5000);
-    aw_conf_free(&conf);
-    return code;
+    return run_conf(&conf, &po, sigs, !quiet && isatty(STDERR_FILENO));
 }
 
 /* --- check-config -------------------------------------------------------- */

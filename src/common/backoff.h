@@ -13,8 +13,8 @@
 struct aw_backoff {
     const uint32_t *table_ms; /* the last entry repeats */
     size_t table_count;
-    unsigned jitter_percent;  /* delays spread uniformly +/- this much */
-    uint32_t healthy_ms;      /* connected this long: start over */
+    unsigned jitter_percent; /* delays spread uniformly +/- this much */
+    uint32_t healthy_ms;     /* connected this long: start over */
 };
 
 /**

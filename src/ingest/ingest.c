@@ -176,8 +176,8 @@ static bool put_mark(struct aw_ingest *in, const struct aw_ring_mark *m,
 /* \p final: an END after which no session follows; \p live: a SESSION of
  * a live source (the consumer drops rather than waits). */
 static void mark_text(struct aw_ingest *in, enum aw_ring_mark_type type,
-                      const char *text, enum aw_err err, bool wait,
-                      bool final, bool live)
+                      const char *text, enum aw_err err, bool wait, bool final,
+                      bool live)
 {
     struct aw_ring_mark m;
 
@@ -216,8 +216,8 @@ static void begin_session(struct aw_ingest *in)
     atomic_store_explicit(&in->session_samples, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&in->sessions, 1, memory_order_relaxed);
     /* wall_ms is now: the first sample of the session was just decoded. */
-    mark_text(in, AW_RING_MARK_SESSION, in->url_redacted, AW_OK,
-              !in->src.live, false, in->src.live);
+    mark_text(in, AW_RING_MARK_SESSION, in->url_redacted, AW_OK, !in->src.live,
+              false, in->src.live);
     AW_INFO(MOD, in->stream_id, "capture session started: %s (%s)",
             in->url_redacted, in->src.live ? "live" : "file");
 

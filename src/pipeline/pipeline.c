@@ -22,7 +22,7 @@
 #include "transport/transport.h"
 #include "transport/ws_client.h"
 
-#define MOD          "pipeline"
+#define MOD        "pipeline"
 #define POLL_MS    20
 #define MARK_SLOTS 64
 
@@ -66,8 +66,8 @@ static void on_transcript(void *opaque, const struct aw_transcript *t)
     /* Failures are counted and logged by the sink. */
     aw_sink_transcript(p->sink, &rec);
     atomic_fetch_add(&st->phrases, 1);
-    AW_DEBUG(MOD, st->sc->id, "phrase at %lld ms: %s",
-             (long long)t->offset_ms, t->text);
+    AW_DEBUG(MOD, st->sc->id, "phrase at %lld ms: %s", (long long)t->offset_ms,
+             t->text);
     if (p->o.on_transcript)
         p->o.on_transcript(p->o.opaque, &rec);
 }
@@ -115,8 +115,7 @@ static void ws_close(void *opaque, int close_code, int http_status,
     struct stream *st = opaque;
 
     st->conn = NULL; /* freed by the client after this returns */
-    aw_stt_session_on_close(st->session, close_code, http_status, err,
-                            detail);
+    aw_stt_session_on_close(st->session, close_code, http_status, err, detail);
 }
 
 static const struct aw_ws_conn_cbs ws_cbs = {
@@ -288,11 +287,10 @@ static enum aw_err stream_init(struct aw_pipeline *p, struct stream *st,
     so.connect_timeout_ms =
         (uint64_t)(conf->speech_connect_timeout_seconds * 1000);
     so.turn_start_timeout_ms = so.connect_timeout_ms;
-    so.final_timeout_ms =
-        (uint64_t)(conf->speech_final_timeout_seconds * 1000);
+    so.final_timeout_ms = (uint64_t)(conf->speech_final_timeout_seconds * 1000);
     so.max_failed_connects = p->o.mode == AW_PIPELINE_ONESHOT ? 2 : 0;
-    st->session = aw_stt_session_new(&so, &session_io, st, &st->ring, err2,
-                                     sizeof(err2));
+    st->session =
+        aw_stt_session_new(&so, &session_io, st, &st->ring, err2, sizeof(err2));
     if (!st->session) {
         aw_errstr_set(errstr, errstr_size, "stream %s: %s", sc->id, err2);
         return AW_ERR_INVAL;
@@ -361,8 +359,7 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
 
         if (opts->only_stream && strcmp(sc->id, opts->only_stream))
             continue;
-        if (stream_init(p, &p->streams[p->nstreams++], sc, errstr,
-                        errstr_size))
+        if (stream_init(p, &p->streams[p->nstreams++], sc, errstr, errstr_size))
             goto fail;
     }
     return p;
@@ -388,9 +385,8 @@ enum aw_err aw_pipeline_start(struct aw_pipeline *p)
         if (err)
             return err;
     }
-    AW_INFO(MOD, NULL, "%zu stream%s started, speech endpoint %s",
-            p->nstreams, p->nstreams == 1 ? "" : "s",
-            p->conf->speech_endpoint);
+    AW_INFO(MOD, NULL, "%zu stream%s started, speech endpoint %s", p->nstreams,
+            p->nstreams == 1 ? "" : "s", p->conf->speech_endpoint);
     return AW_OK;
 }
 

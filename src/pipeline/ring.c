@@ -68,8 +68,7 @@ size_t aw_ring_write(struct aw_ring *r, const int16_t *src, size_t n)
     size_t space = aw_ring_space(r), first, idx;
 
     if (n > space) {
-        atomic_fetch_add_explicit(&r->drops, n - space,
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->drops, n - space, memory_order_relaxed);
         n = space;
     }
     idx = (size_t)head & r->mask;

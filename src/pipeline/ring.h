@@ -50,9 +50,9 @@ struct aw_ring_mark {
 
 struct aw_ring {
     int16_t *buf;
-    size_t mask; /* capacity - 1; capacity is a power of two */
-    _Atomic uint64_t head; /* next write position; producer only */
-    _Atomic uint64_t tail; /* oldest retained position; consumer only */
+    size_t mask;            /* capacity - 1; capacity is a power of two */
+    _Atomic uint64_t head;  /* next write position; producer only */
+    _Atomic uint64_t tail;  /* oldest retained position; consumer only */
     _Atomic uint64_t drops; /* samples the producer could not write */
 
     struct aw_ring_mark *marks;

@@ -640,9 +640,8 @@ void aw_kafka_destroy(struct aw_kafka *k)
         return;
     if (k->rk && k->poller_started) {
         /* Do not make the caller wait twice for a broker that is down. */
-        size_t left = aw_kafka_flush(k, k->flush_timed_out
-                                            ? 0
-                                            : k->flush_timeout_ms);
+        size_t left =
+            aw_kafka_flush(k, k->flush_timed_out ? 0 : k->flush_timeout_ms);
 
         if (left) {
             AW_ERROR(MOD, NULL,

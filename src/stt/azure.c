@@ -64,8 +64,7 @@ void aw_stt_msg_clear(struct aw_stt_msg *m)
 }
 
 /* Append "&name=value" (or "?...") unless the URL already carries name. */
-static int add_param(char *url, size_t cap, const char *name,
-                     const char *value)
+static int add_param(char *url, size_t cap, const char *name, const char *value)
 {
     size_t len = strlen(url);
     char probe[64];
@@ -88,8 +87,7 @@ static int add_param(char *url, size_t cap, const char *name,
      * refuse anything that would need it rather than build a wrong URL. */
     for (const char *v = value; *v; v++)
         if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') ||
-              (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' ||
-              *v == '.'))
+              (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' || *v == '.'))
             return -1;
     n = snprintf(url + len, cap - len, "%c%s=%s", q ? '&' : '?', name, value);
     return n < 0 || (size_t)n >= cap - len ? -1 : 0;
@@ -150,14 +148,14 @@ static enum aw_err json_frame(const char *path, const char *request_id,
     json_decref(body);
     if (!text)
         return AW_ERR_NOMEM;
-    err = aw_usp_build_text(buf, cap, len, path, request_id,
-                            "application/json", text, strlen(text));
+    err = aw_usp_build_text(buf, cap, len, path, request_id, "application/json",
+                            text, strlen(text));
     free(text);
     return err;
 }
 
-static enum aw_err azure_open_frame(const struct aw_stt_params *p,
-                                    uint8_t *buf, size_t cap, size_t *len)
+static enum aw_err azure_open_frame(const struct aw_stt_params *p, uint8_t *buf,
+                                    size_t cap, size_t *len)
 {
     json_t *body;
 
@@ -167,13 +165,13 @@ static enum aw_err azure_open_frame(const struct aw_stt_params *p,
     body = json_pack(
         "{s:{s:{s:s,s:s,s:s,s:s},s:{s:s,s:s,s:s},s:{s:s,s:s,s:s},"
         "s:{s:{s:i,s:i,s:s,s:s,s:s,s:i,s:s}}},s:s}",
-        "context", "system", "name", "airwave", "version", AW_VERSION,
-        "build", "C", "lang", "C", "os", "platform", "Linux", "name",
-        "airwave", "version", AW_VERSION, "device", "manufacturer", "airwave",
-        "model", "stream", "version", AW_VERSION, "audio", "source",
-        "bitspersample", 16, "channelcount", 1, "connectivity", "Unknown",
-        "manufacturer", "airwave", "model", "Stream", "samplerate",
-        AW_AUDIO_RATE_HZ, "type", "Stream", "recognition", "conversation");
+        "context", "system", "name", "airwave", "version", AW_VERSION, "build",
+        "C", "lang", "C", "os", "platform", "Linux", "name", "airwave",
+        "version", AW_VERSION, "device", "manufacturer", "airwave", "model",
+        "stream", "version", AW_VERSION, "audio", "source", "bitspersample", 16,
+        "channelcount", 1, "connectivity", "Unknown", "manufacturer", "airwave",
+        "model", "Stream", "samplerate", AW_AUDIO_RATE_HZ, "type", "Stream",
+        "recognition", "conversation");
     if (!body)
         return AW_ERR_NOMEM;
     return json_frame("speech.config", NULL, body, buf, cap, len);
@@ -189,8 +187,7 @@ static enum aw_err context_frame(const struct aw_stt_params *p,
         output = json_pack("{s:s}", "format", "Detailed");
         if (output && p->word_timings)
             json_object_set_new(output, "detailed",
-                                json_pack("{s:[s]}", "options",
-                                          "WordTimings"));
+                                json_pack("{s:[s]}", "options", "WordTimings"));
     } else {
         output = json_object();
     }
@@ -225,9 +222,9 @@ static enum aw_err azure_turn_frame(const struct aw_stt_params *p,
     }
 }
 
-static enum aw_err azure_audio_frame(const char *request_id,
-                                     const uint8_t *pcm, size_t n,
-                                     uint8_t *buf, size_t cap, size_t *len)
+static enum aw_err azure_audio_frame(const char *request_id, const uint8_t *pcm,
+                                     size_t n, uint8_t *buf, size_t cap,
+                                     size_t *len)
 {
     return aw_usp_build_audio(buf, cap, len, request_id, NULL, pcm, n);
 }
@@ -235,8 +232,7 @@ static enum aw_err azure_audio_frame(const char *request_id,
 static enum aw_err azure_after_turn_frame(const char *request_id,
                                           const char *connection_id,
                                           int64_t connected_wall_ms,
-                                          uint8_t *buf, size_t cap,
-                                          size_t *len)
+                                          uint8_t *buf, size_t cap, size_t *len)
 {
     char start[32], end[32];
     json_t *body;
@@ -255,8 +251,7 @@ static enum aw_err azure_after_turn_frame(const char *request_id,
 
 static size_t azure_audio_overhead(void)
 {
-    return aw_usp_audio_frame_size("00000000000000000000000000000000", NULL,
-                                   0);
+    return aw_usp_audio_frame_size("00000000000000000000000000000000", NULL, 0);
 }
 
 static const struct {
@@ -330,8 +325,8 @@ static enum aw_err parse_words(json_t *best, struct aw_stt_msg *msg)
 static enum aw_err parse_phrase(json_t *root, struct aw_stt_msg *msg,
                                 char *errstr, size_t errstr_size)
 {
-    const char *status = json_string_value(
-        json_object_get(root, "RecognitionStatus"));
+    const char *status =
+        json_string_value(json_object_get(root, "RecognitionStatus"));
     json_t *nbest = json_object_get(root, "NBest"), *best;
 
     msg->status = AW_STT_UNKNOWN;

@@ -27,8 +27,8 @@
 
 /* Delays between connection attempts; a connection up for a minute resets
  * the table. Streams restarted together must not retry together. */
-static const uint32_t default_backoff_ms[] = {0, 500, 1000, 2000, 5000, 10000,
-                                              30000};
+static const uint32_t default_backoff_ms[] = {0,    500,   1000, 2000,
+                                              5000, 10000, 30000};
 static const struct aw_backoff default_backoff = {
     .table_ms = default_backoff_ms,
     .table_count = AW_ARRAY_SIZE(default_backoff_ms),
@@ -84,7 +84,7 @@ struct aw_stt_session {
 
     /* timeline */
     struct segment segs[MAX_SEGMENTS];
-    size_t nsegs;          /* segs[0] is the oldest */
+    size_t nsegs;           /* segs[0] is the oldest */
     uint64_t confirmed_pos; /* everything before is final */
     uint64_t published_end_pos;
     uint64_t high_sent_pos; /* furthest position ever sent */
@@ -99,18 +99,18 @@ struct aw_stt_session {
     uint64_t conn_started_ms; /* connect() or on_open() time */
     int64_t conn_wall_ms;
     bool config_sent;
-    bool healthy;        /* this connection delivered a turn.start */
+    bool healthy; /* this connection delivered a turn.start */
     bool ever_connected;
     bool in_speech;
     uint64_t retry_at_ms;
     unsigned failed_connects; /* attempts without a success, in a row */
     struct aw_backoff_state bo;
-    bool we_closed;            /* the close in progress is ours */
-    enum verdict after_close;  /* ... and what follows it */
-    bool rotating;             /* ... because of a rotation */
-    char last_close[160];      /* why the previous connection ended */
+    bool we_closed;              /* the close in progress is ours */
+    enum verdict after_close;    /* ... and what follows it */
+    bool rotating;               /* ... because of a rotation */
+    char last_close[160];        /* why the previous connection ended */
     uint64_t last_conn_sent_pos; /* sent_pos when the last one ended */
-    uint64_t finish_by_ms;     /* finish(): give up waiting after this */
+    uint64_t finish_by_ms;       /* finish(): give up waiting after this */
 
     struct turn turn;
     char telemetry[MAX_TELEMETRY][AW_STT_ID_LEN];
@@ -186,9 +186,8 @@ static void event_id(const struct aw_stt_session *s, struct aw_stream_event *e,
 }
 
 static void emit_event(struct aw_stt_session *s, enum aw_event_type type,
-                       const struct segment *g, uint64_t pos,
-                       const char *title, const char *reason, double lost_s,
-                       double replay_s)
+                       const struct segment *g, uint64_t pos, const char *title,
+                       const char *reason, double lost_s, double replay_s)
 {
     struct aw_stream_event e;
 
@@ -285,8 +284,7 @@ static void take_mark(struct aw_stt_session *s, const struct aw_ring_mark *m)
         break;
     case AW_RING_MARK_WALLCLOCK:
         if (g && m->pos >= g->start_pos)
-            g->wall0_ms =
-                m->wall_ms - aw_samples_to_ms(seg_sample(g, m->pos));
+            g->wall0_ms = m->wall_ms - aw_samples_to_ms(seg_sample(g, m->pos));
         break;
     case AW_RING_MARK_END:
         /* A final END may follow the END of the last capture session
@@ -390,8 +388,7 @@ static void cut(struct aw_stt_session *s, uint64_t from, uint64_t to)
     }
     /* Only the newest segments matter now. */
     if (n > MAX_SEGMENTS) {
-        memmove(out, out + (n - MAX_SEGMENTS),
-                MAX_SEGMENTS * sizeof(out[0]));
+        memmove(out, out + (n - MAX_SEGMENTS), MAX_SEGMENTS * sizeof(out[0]));
         n = MAX_SEGMENTS;
     }
     memcpy(s->segs, out, n * sizeof(out[0]));
@@ -474,8 +471,8 @@ static void publish(struct aw_stt_session *s, const struct aw_stt_msg *m,
     t.stream_title = title_at(s, start_pos);
     t.provider = s->ops->name;
     for (size_t i = 0; i < m->nwords && nwords < AW_ARRAY_SIZE(words); i++) {
-        uint64_t wpos = s->turn.start_pos +
-                        aw_ticks_to_samples(m->words[i].offset_ticks);
+        uint64_t wpos =
+            s->turn.start_pos + aw_ticks_to_samples(m->words[i].offset_ticks);
 
         if (wpos < start_pos)
             continue; /* already published with the previous phrase */
@@ -520,8 +517,8 @@ static void set_failed(struct aw_stt_session *s, enum aw_err err,
     /* Redact in case a peer echoed a credential back in its reason. */
     aw_log_redact(s->detail, sizeof(s->detail));
     AW_ERROR("stt", s->stream_id, "%s", s->detail);
-    emit_event(s, AW_EVENT_ERROR, seg_at(s, replay_pos(s)), replay_pos(s),
-               NULL, s->detail, 0, 0);
+    emit_event(s, AW_EVENT_ERROR, seg_at(s, replay_pos(s)), replay_pos(s), NULL,
+               s->detail, 0, 0);
     close_conn(s, 1000, "stopped", FATAL);
 }
 
@@ -541,17 +538,16 @@ static void start_connect(struct aw_stt_session *s)
     enum aw_err err;
 
     if (s->io.credentials) {
-        err = s->io.credentials(s->opaque, &key, &token, errstr,
-                                sizeof(errstr));
+        err =
+            s->io.credentials(s->opaque, &key, &token, errstr, sizeof(errstr));
         if (err) {
             if (!aw_err_is_retriable(err)) {
                 set_failed(s, err, errstr);
                 return;
             }
             s->stats.connect_failures++;
-            s->retry_at_ms = now_ms(s) +
-                             aw_backoff_next_ms(s->o.backoff, &s->bo,
-                                                now_ms(s));
+            s->retry_at_ms =
+                now_ms(s) + aw_backoff_next_ms(s->o.backoff, &s->bo, now_ms(s));
             AW_WARN("stt", s->stream_id, "credentials: %s", errstr);
             return;
         }
@@ -599,10 +595,10 @@ void aw_stt_session_on_open(struct aw_stt_session *s)
     aw_backoff_connected(&s->bo, now_ms(s));
     AW_INFO("stt", s->stream_id, "speech connection %s open", s->conn_id);
     if (s->ever_connected) {
-        double replay = s->last_conn_sent_pos > from
-                            ? (double)(s->last_conn_sent_pos - from) /
-                                  AW_AUDIO_RATE_HZ
-                            : 0;
+        double replay =
+            s->last_conn_sent_pos > from
+                ? (double)(s->last_conn_sent_pos - from) / AW_AUDIO_RATE_HZ
+                : 0;
 
         emit_event(s, AW_EVENT_ROTATION, seg_at(s, from), from, NULL,
                    s->last_close, 0, replay);
@@ -673,8 +669,8 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
         snprintf(what, sizeof(what), "closed %d%s%s", close_code,
                  detail && *detail ? " " : "", detail ? detail : "");
     else
-        snprintf(what, sizeof(what), "%s", detail && *detail ? detail
-                                                             : aw_err_str(err));
+        snprintf(what, sizeof(what), "%s",
+                 detail && *detail ? detail : aw_err_str(err));
     aw_log_redact(what, sizeof(what));
     s->we_closed = false;
     s->rotating = false;
@@ -705,8 +701,9 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
             !s->ever_connected) {
             char msg[400];
 
-            snprintf(msg, sizeof(msg), "cannot connect to the speech service "
-                                       "at %s: %s",
+            snprintf(msg, sizeof(msg),
+                     "cannot connect to the speech service "
+                     "at %s: %s",
                      s->endpoint, what);
             set_failed(s, err ? err : AW_ERR_NET, msg);
             return;
@@ -723,8 +720,9 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
         delay = aw_backoff_next_ms(s->o.backoff, &s->bo, now);
     }
     s->retry_at_ms = now + delay;
-    AW_WARN("stt", s->stream_id, "speech connection %s: %s; reconnecting in "
-                                 "%" PRIu64 " ms",
+    AW_WARN("stt", s->stream_id,
+            "speech connection %s: %s; reconnecting in "
+            "%" PRIu64 " ms",
             was_open ? "lost" : "failed", what, delay);
 }
 
@@ -746,8 +744,9 @@ static void on_phrase(struct aw_stt_session *s, const struct aw_stt_msg *m)
     case AW_STT_SUCCESS:
         if (end <= s->published_end_pos) {
             s->stats.duplicates++;
-            AW_DEBUG("stt", s->stream_id, "replayed phrase not published "
-                                          "again: %s",
+            AW_DEBUG("stt", s->stream_id,
+                     "replayed phrase not published "
+                     "again: %s",
                      m->text);
             break;
         }
@@ -768,8 +767,8 @@ static void on_phrase(struct aw_stt_session *s, const struct aw_stt_msg *m)
 
         snprintf(msg, sizeof(msg), "speech service refused the session: %s",
                  aw_stt_status_name(m->status));
-        set_failed(s, m->status == AW_STT_FORBIDDEN ? AW_ERR_AUTH
-                                                    : AW_ERR_REFUSED,
+        set_failed(s,
+                   m->status == AW_STT_FORBIDDEN ? AW_ERR_AUTH : AW_ERR_REFUSED,
                    msg);
         return;
     }
@@ -958,10 +957,9 @@ enum aw_err aw_stt_session_next_frame(struct aw_stt_session *s, uint8_t *buf,
     if (!t->first_audio_ms)
         t->first_audio_ms = now_ms(s);
     if (t->sent_pos < s->high_sent_pos)
-        s->stats.replayed_samples +=
-            (s->high_sent_pos - t->sent_pos) < n
-                ? s->high_sent_pos - t->sent_pos
-                : n;
+        s->stats.replayed_samples += (s->high_sent_pos - t->sent_pos) < n
+                                         ? s->high_sent_pos - t->sent_pos
+                                         : n;
     t->sent_pos += n;
     if (t->sent_pos > s->high_sent_pos)
         s->high_sent_pos = t->sent_pos;
@@ -1034,8 +1032,8 @@ void aw_stt_session_poll(struct aw_stt_session *s)
 
     if (s->source_done && !has_audio(s) && !s->turn.active) {
         s->done = true;
-        AW_INFO("stt", s->stream_id, "speech session finished: %" PRIu64
-                                     " phrases",
+        AW_INFO("stt", s->stream_id,
+                "speech session finished: %" PRIu64 " phrases",
                 s->stats.phrases);
         close_conn(s, 1000, "done", FATAL);
         return;
@@ -1138,8 +1136,8 @@ struct aw_stt_session *aw_stt_session_new(const struct aw_stt_session_opts *o,
     }
     if (!s->o.backoff)
         s->o.backoff = &default_backoff;
-    s->chunk_samples = (size_t)(o->chunk_ms ? o->chunk_ms : 100) *
-                       AW_AUDIO_SAMPLES_PER_MS;
+    s->chunk_samples =
+        (size_t)(o->chunk_ms ? o->chunk_ms : 100) * AW_AUDIO_SAMPLES_PER_MS;
     if (s->chunk_samples * AW_AUDIO_BYTES_PER_SAMPLE > AW_USP_MAX_AUDIO_BYTES ||
         s->chunk_samples > aw_ring_capacity(ring) / 4) {
         aw_errstr_set(errstr, errstr_size, "chunk of %u ms does not fit",

@@ -61,14 +61,14 @@ struct aw_stt_session_io {
 struct aw_stt_session_opts {
     const char *stream_id;
     const char *language;
-    const char *provider; /* "azure" */
+    const char *provider;        /* "azure" */
     struct aw_stt_params params; /* endpoint, format, key, token */
     unsigned chunk_ms;           /* audio per message */
     uint64_t rotate_after_ms;    /* 0: never rotate */
     uint64_t rotate_grace_ms;
     uint64_t connect_timeout_ms;
     uint64_t turn_start_timeout_ms; /* no turn.start: connection invalid */
-    uint64_t final_timeout_ms; /* wait for a turn's last phrases */
+    uint64_t final_timeout_ms;      /* wait for a turn's last phrases */
     /* Give up after this many failed attempts without one success (0:
      * never give up). One-shot transcription fails fast; a service
      * retries for ever. */
@@ -87,15 +87,15 @@ enum aw_stt_conn_state {
 /** Figures for metrics and logs; all counters are totals since creation. */
 struct aw_stt_stats {
     enum aw_stt_conn_state conn_state;
-    uint64_t connects;        /* connections opened */
+    uint64_t connects; /* connections opened */
     uint64_t connect_failures;
-    uint64_t rotations;       /* connections replaced proactively */
-    uint64_t reconnects;      /* connections replaced after a failure */
+    uint64_t rotations;  /* connections replaced proactively */
+    uint64_t reconnects; /* connections replaced after a failure */
     uint64_t turns;
-    uint64_t phrases;         /* published */
-    uint64_t duplicates;      /* replayed phrases not published again */
-    uint64_t no_match;        /* non-Success phrases */
-    uint64_t sent_samples;    /* audio sent, replays included */
+    uint64_t phrases;      /* published */
+    uint64_t duplicates;   /* replayed phrases not published again */
+    uint64_t no_match;     /* non-Success phrases */
+    uint64_t sent_samples; /* audio sent, replays included */
     uint64_t replayed_samples;
     uint64_t dropped_samples; /* lost because the service fell behind */
     uint64_t trimmed_samples; /* replay region given up to make room */

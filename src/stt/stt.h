@@ -43,7 +43,7 @@ struct aw_stt_handshake {
 };
 
 enum aw_stt_msg_type {
-    AW_STT_MSG_OTHER,         /* ignored (e.g. speech.fragment unknown) */
+    AW_STT_MSG_OTHER, /* ignored (e.g. speech.fragment unknown) */
     AW_STT_MSG_TURN_START,
     AW_STT_MSG_SPEECH_START,
     AW_STT_MSG_HYPOTHESIS,
@@ -78,8 +78,8 @@ struct aw_stt_msg {
     enum aw_stt_status status;      /* PHRASE */
     int64_t offset_ticks;           /* relative to the turn's audio */
     int64_t duration_ticks;
-    char *text;    /* PHRASE: display text; HYPOTHESIS: text */
-    char *lexical; /* PHRASE, detailed: lexical form, else NULL */
+    char *text;        /* PHRASE: display text; HYPOTHESIS: text */
+    char *lexical;     /* PHRASE, detailed: lexical form, else NULL */
     double confidence; /* < 0 when absent */
     struct aw_stt_word *words;
     size_t nwords;
@@ -111,8 +111,7 @@ struct aw_stt_ops {
 
     /** \p n bytes of PCM; n = 0 ends the turn's audio. */
     enum aw_err (*audio_frame)(const char *request_id, const uint8_t *pcm,
-                               size_t n, uint8_t *buf, size_t cap,
-                               size_t *len);
+                               size_t n, uint8_t *buf, size_t cap, size_t *len);
 
     /** After a turn ended (Azure: telemetry). *len = 0 if none. */
     enum aw_err (*after_turn_frame)(const char *request_id,

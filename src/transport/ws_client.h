@@ -74,9 +74,8 @@ void aw_ws_client_destroy(struct aw_ws_client *c);
  */
 struct aw_ws_conn *aw_ws_connect(struct aw_ws_client *c, const char *url,
                                  const struct aw_ws_header *hdrs, size_t nhdrs,
-                                 const struct aw_ws_conn_cbs *cbs,
-                                 void *opaque, char *errstr,
-                                 size_t errstr_size);
+                                 const struct aw_ws_conn_cbs *cbs, void *opaque,
+                                 char *errstr, size_t errstr_size);
 
 /** Ask for an on_writable callback. */
 void aw_ws_conn_want_write(struct aw_ws_conn *conn);

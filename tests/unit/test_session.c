@@ -24,8 +24,8 @@
 #include "stt/session.h"
 #include "stt/usp.h"
 
-#define MAX_OUT    64
-#define RING_SECS  8
+#define MAX_OUT   64
+#define RING_SECS 8
 
 struct phrase_def {
     int64_t start_ms, end_ms;
@@ -55,7 +55,7 @@ struct fake {
     /* service side */
     bool config_seen;
     char rid[33];
-    int turn_frames; /* context + riff seen for rid */
+    int turn_frames;      /* context + riff seen for rid */
     int64_t turn_base_ms; /* -1 until the first audio sample */
     int64_t received_ms;  /* turn audio received, in capture-session ms */
     size_t next_phrase;   /* first phrase not yet answered in this turn */
@@ -66,10 +66,10 @@ struct fake {
     int close_after_chunks; /* 0: never */
     int close_code;
     int chunks;
-    bool ignore_audio;     /* a service that never answers */
+    bool ignore_audio;           /* a service that never answers */
     bool end_turn_after_phrase2; /* service ends a turn mid-stream */
-    bool repeat_phrases;   /* a misbehaving service sends each twice */
-    int http_status;       /* refuse the upgrade */
+    bool repeat_phrases;         /* a misbehaving service sends each twice */
+    int http_status;             /* refuse the upgrade */
     /* outputs */
     struct published out[MAX_OUT];
     size_t nout;
@@ -142,15 +142,14 @@ static const struct aw_stt_session_io io = {
 
 /* --- the fake service --------------------------------------------------- */
 
-static void reply(struct aw_stt_session *s, const char *path,
-                  const char *body)
+static void reply(struct aw_stt_session *s, const char *path, const char *body)
 {
     uint8_t buf[2048];
     size_t len;
 
     assert_int_equal(aw_usp_build_text(buf, sizeof(buf), &len, path, fk.rid,
-                                       "application/json; charset=utf-8",
-                                       body, strlen(body)),
+                                       "application/json; charset=utf-8", body,
+                                       strlen(body)),
                      AW_OK);
     aw_stt_session_on_message(s, buf, len, false);
 }
@@ -303,8 +302,8 @@ static void pump(struct aw_stt_session *s, int rounds)
             size_t len;
             bool binary;
 
-            if (aw_stt_session_next_frame(s, buf, sizeof(buf), &len,
-                                          &binary) != AW_OK)
+            if (aw_stt_session_next_frame(s, buf, sizeof(buf), &len, &binary) !=
+                AW_OK)
                 break;
             assert_true(len <= aw_stt_session_max_frame(s));
             service_receive(s, buf, len, binary);
@@ -376,8 +375,7 @@ static struct fixture *make(const struct aw_stt_session_opts *o)
     memset(&fk, 0, sizeof(fk));
     fake_now = 1000;
     live_source = false;
-    assert_int_equal(aw_ring_init(&f->ring,
-                                  RING_SECS * AW_AUDIO_RATE_HZ, 32),
+    assert_int_equal(aw_ring_init(&f->ring, RING_SECS * AW_AUDIO_RATE_HZ, 32),
                      AW_OK);
     f->s = aw_stt_session_new(o, &io, NULL, &f->ring, errstr, sizeof(errstr));
     assert_non_null(f->s);
