@@ -91,6 +91,10 @@ void aw_pipeline_progress(const struct aw_pipeline *p, size_t i,
 enum aw_err aw_pipeline_error(const struct aw_pipeline *p, char *msg,
                               size_t msg_size);
 
+/** The port /metrics, /healthz and /readyz are served on (http.listen),
+ *  or 0 when they are off. */
+int aw_pipeline_http_port(const struct aw_pipeline *p);
+
 /**
  * @brief Stop the service thread, join ingest, flush the sinks (bounded by
  *        kafka.flush_timeout_ms) and free everything. NULL-safe.

@@ -75,6 +75,7 @@ struct aw_kafka {
     bool poller_started;
     _Atomic bool stop;
     _Atomic bool fatal;
+    _Atomic bool connected; /* a broker answered since the last outage */
     /* The last record met a full queue and waited in vain: do not hold the
      * caller's thread for another second per record until one gets in. */
     _Atomic bool queue_full;
@@ -304,6 +305,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         return;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         count(k, s, DELIVERED);
+        atomic_store(&k->connected, true);
         return;
     }
     count(k, s, FAILED);
@@ -321,6 +323,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err != RD_KAFKA_RESP_ERR__FATAL) {
         /* Transport errors, all brokers down, authentication: librdkafka
          * retries these by itself; records wait in the queue meanwhile. */
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+            atomic_store(&k->connected, false);
         AW_WARN(MOD, NULL, "%s: %s", rd_kafka_err2name(err), reason);
         return;
     }
@@ -355,11 +359,26 @@ static void *poll_main(void *arg)
 {
     struct aw_kafka *k = arg;
 
+    uint64_t next_probe_ms = 0;
+
     while (!atomic_load(&k->stop)) {
         /* Returns early whenever there is something to serve; 100 ms only
          * bounds how late a stop request is noticed. */
         rd_kafka_poll(k->rk, 100);
         limiter_tick(k);
+        /* Readiness: while no broker is known to answer, ask one for
+         * metadata now and then; a delivery report says the same. */
+        if (!atomic_load(&k->connected) &&
+            aw_clock_mono_ms() >= next_probe_ms) {
+            const struct rd_kafka_metadata *md = NULL;
+
+            if (rd_kafka_metadata(k->rk, 0, NULL, &md, 1000) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+                atomic_store(&k->connected, true);
+            if (md)
+                rd_kafka_metadata_destroy(md);
+            next_probe_ms = aw_clock_mono_ms() + 2000;
+        }
     }
     return NULL;
 }
@@ -818,4 +837,9 @@ const char *aw_kafka_topic_name(const struct aw_kafka *k,
 bool aw_kafka_failed(const struct aw_kafka *k)
 {
     return k && atomic_load(&k->fatal);
+}
+
+bool aw_kafka_connected(const struct aw_kafka *k)
+{
+    return k && !atomic_load(&k->fatal) && atomic_load(&k->connected);
 }

@@ -174,4 +174,11 @@ const char *aw_kafka_topic_name(const struct aw_kafka *k,
  */
 bool aw_kafka_failed(const struct aw_kafka *k);
 
+/**
+ * @brief Whether a broker has answered since the last time all brokers
+ *        were down (a delivery, or a metadata probe every 2 s while not):
+ *        the Kafka part of /readyz. @locality any thread
+ */
+bool aw_kafka_connected(const struct aw_kafka *k);
+
 #endif
