@@ -180,6 +180,7 @@ UINT_SETTER(set_silence, initial_silence_ms, 0, 3600000)
 UINT_SETTER(set_queue, queue_ms, 500, 600000)
 UINT_SETTER(set_hyp, engine_conf.hyp_interval_ms, 0, 60000)
 UINT_SETTER(set_idle_decoders, engine_conf.max_idle_streams, 0, 1024)
+UINT_SETTER(set_max_speed, max_speed_pct, 0, 100000)
 
 static int set_log_level(struct cli *c, const char *v)
 {
@@ -280,6 +281,11 @@ static const struct opt opts[] = {
     {"--hypothesis-interval-ms", "N",
      "speech.hypothesis at most every N ms of audio (default 300; 0 = none)",
      set_hyp},
+    {"--max-speed", "PERCENT",
+     "decode each session no faster than PERCENT of real time, e.g. 50:\n"
+     "a service that falls behind, for testing clients (default 0 = as\n"
+     "fast as the CPU allows)",
+     set_max_speed},
     {"--log-level", "LEVEL", "error, warn, info (default) or debug",
      set_log_level},
     {"--log-format", "FORMAT", "logfmt (default) or json", set_log_format},

@@ -93,6 +93,8 @@ struct session {
 
     /* Worker only. */
     void *stream;
+    uint64_t throttle_start_ms; /* --max-speed: when the first audio ran */
+    uint64_t throttle_samples;  /* ... and how much has run since */
     bool failed;
     struct aw_speechd_turn turn;
     bool turn_active;
@@ -484,6 +486,26 @@ static void turn_end_done(struct session *s)
         close_for_limit(s);
 }
 
+/* A deliberately slow service: hold this worker until the session's audio
+ * so far may have been decoded at max_speed_pct of real time. */
+static void throttle(struct session *s, size_t n)
+{
+    uint64_t now = aw_clock_mono_ms(), due_ms;
+
+    if (!s->throttle_start_ms)
+        s->throttle_start_ms = now;
+    s->throttle_samples += n;
+    due_ms = s->throttle_start_ms +
+             s->throttle_samples * 1000 * 100 /
+                 ((uint64_t)AW_SPEECHD_RATE_HZ * s->sd->conf.max_speed_pct);
+    if (due_ms > now) {
+        struct timespec ts = {(time_t)((due_ms - now) / 1000),
+                              (long)((due_ms - now) % 1000) * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+
 static bool session_run(struct aw_speechd_task *task, void *engine_worker)
 {
     struct session *s = (struct session *)task;
@@ -536,6 +558,8 @@ static bool session_run(struct aw_speechd_task *task, void *engine_worker)
         }
         if (resume)
             aw_ws_server_conn_pause_rx(s->conn, false);
+        if (j->kind == JOB_AUDIO && sd->conf.max_speed_pct)
+            throttle(s, j->n);
         run_job(s, engine_worker, j);
         if (j->kind == JOB_AUDIO)
             done += j->n;
