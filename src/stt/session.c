@@ -92,6 +92,8 @@ struct aw_stt_session {
     size_t ntitles;
     bool source_done; /* no more audio will come */
     bool live;        /* the current capture session is live */
+    bool source_gap;  /* a capture session ended and another will follow */
+    int64_t gap_from_wall_ms; /* ... the wall clock of its last sample */
 
     /* connection */
     enum aw_stt_conn_state conn;
@@ -260,6 +262,14 @@ static void take_mark(struct aw_stt_session *s, const struct aw_ring_mark *m)
             aw_uuid_v5(&u, &aw_uuid_ns_airwave, &m->pos, sizeof(m->pos));
         aw_uuid_format(&u, g->cs_id);
         emit_event(s, AW_EVENT_START, g, m->pos, NULL, m->text, 0, 0);
+        /* The source came back: what was broadcast meanwhile is lost. */
+        if (s->source_gap) {
+            double lost = (double)(g->wall0_ms - s->gap_from_wall_ms) / 1000;
+
+            emit_event(s, AW_EVENT_DISCONTINUITY, g, m->pos, NULL,
+                       "source reconnected", lost > 0 ? lost : 0, 0);
+            s->source_gap = false;
+        }
         break;
     }
     case AW_RING_MARK_GAP:
@@ -293,6 +303,8 @@ static void take_mark(struct aw_stt_session *s, const struct aw_ring_mark *m)
             g->closed = true;
             g->end_pos = m->pos;
             emit_event(s, AW_EVENT_END, g, m->pos, NULL, m->text, 0, 0);
+            s->source_gap = !m->final;
+            s->gap_from_wall_ms = seg_wall_ms(g, m->pos);
         }
         if (m->final) {
             s->source_done = true;

@@ -531,6 +531,31 @@ static void test_session_ignores_repeated_phrases(void **state)
     destroy(f);
 }
 
+static void test_session_publishes_source_gaps(void **state)
+{
+    struct aw_stt_session_opts o = base_opts();
+    struct fixture *f = make(&o);
+    struct aw_ring_mark m;
+
+    (void)state;
+    mark(&f->ring, AW_RING_MARK_SESSION, false);
+    feed(&f->ring, &f->idx, 2000);
+    pump(f->s, 100);
+    /* The source drops and comes back 4 s of broadcast later. */
+    mark(&f->ring, AW_RING_MARK_END, false);
+    memset(&m, 0, sizeof(m));
+    m.type = AW_RING_MARK_SESSION;
+    m.wall_ms = 1795694400000 + 2000 + 4000;
+    assert_true(aw_ring_mark(&f->ring, &m));
+    feed(&f->ring, &f->idx, 1000);
+    pump(f->s, 100);
+    assert_int_equal(fk.events[AW_EVENT_START], 2);
+    assert_int_equal(fk.events[AW_EVENT_END], 1);
+    assert_int_equal(fk.events[AW_EVENT_DISCONTINUITY], 1);
+    assert_true(fk.lost_seconds > 3.9 && fk.lost_seconds < 4.1);
+    destroy(f);
+}
+
 static void test_session_stops_on_refused_key(void **state)
 {
     struct aw_stt_session_opts o = base_opts();
@@ -628,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_session_rotates_before_the_limit),
         cmocka_unit_test(test_session_new_turn_when_service_ends_one),
         cmocka_unit_test(test_session_ignores_repeated_phrases),
+        cmocka_unit_test(test_session_publishes_source_gaps),
         cmocka_unit_test(test_session_stops_on_refused_key),
         cmocka_unit_test(test_session_stops_on_close_1007),
         cmocka_unit_test(test_session_gives_up_after_failed_connects),
