@@ -1486,6 +1486,148 @@ enum aw_err aw_conf_add_stream(struct aw_conf *conf, const char *id,
     return AW_OK;
 }
 
+/* ---- copies and comparisons (configuration reload) ------------------- */
+
+static size_t value_size(enum aw_conf_type type)
+{
+    switch (type) {
+    case AW_CONF_T_BOOL:
+        return sizeof(bool);
+    case AW_CONF_T_INT:
+    case AW_CONF_T_ENUM:
+        return sizeof(int);
+    case AW_CONF_T_DBL:
+        return sizeof(double);
+    default:
+        return 0;
+    }
+}
+
+/* Two rows may share one pass-through list (kafka.bootstrap.servers and
+ * kafka.*): the first row of a list stands for it. */
+static bool first_row_of_list(const struct aw_conf_prop *prop)
+{
+    for (const struct aw_conf_prop *q = aw_conf_props; q < prop; q++)
+        if (q->scope == prop->scope && q->type == AW_CONF_T_PASS &&
+            q->offset == prop->offset)
+            return false;
+    return true;
+}
+
+static bool kv_equal(const struct aw_kv *a, size_t na, const struct aw_kv *b,
+                     size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].key, b[i].key) || strcmp(a[i].value, b[i].value))
+            return false;
+    return true;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The key of the first row of \p scope whose values differ, or NULL. */
+static const char *props_diff(enum aw_conf_scope scope, const void *a,
+                              const void *b, const char *prefix)
+{
+    for (size_t i = 0; i < aw_conf_props_count; i++) {
+        const struct aw_conf_prop *prop = &aw_conf_props[i];
+        const char *fa = (const char *)a + prop->offset;
+        const char *fb = (const char *)b + prop->offset;
+        bool same = true;
+
+        if (prop->scope != scope ||
+            (prefix && strncmp(prop->key, prefix, strlen(prefix))))
+            continue;
+        if (prop->type == AW_CONF_T_STR) {
+            same = str_equal(*(char *const *)(const void *)fa,
+                             *(char *const *)(const void *)fb);
+        } else if (prop->type == AW_CONF_T_PASS) {
+            same =
+                kv_equal(*(struct aw_kv *const *)(const void *)fa,
+                         *(const size_t *)(const void *)((const char *)a +
+                                                         prop->count_offset),
+                         *(struct aw_kv *const *)(const void *)fb,
+                         *(const size_t *)(const void *)((const char *)b +
+                                                         prop->count_offset));
+        } else if (value_size(prop->type)) {
+            same = !memcmp(fa, fb, value_size(prop->type));
+        }
+        if (!same)
+            return prop->key;
+    }
+    return NULL;
+}
+
+static enum aw_err props_copy(enum aw_conf_scope scope, void *dst,
+                              const void *src)
+{
+    for (size_t i = 0; i < aw_conf_props_count; i++) {
+        const struct aw_conf_prop *prop = &aw_conf_props[i];
+        const char *fs = (const char *)src + prop->offset;
+        char *fd = (char *)dst + prop->offset;
+
+        if (prop->scope != scope)
+            continue;
+        if (prop->type == AW_CONF_T_STR) {
+            const char *v = *(char *const *)(const void *)fs;
+
+            *(char **)(void *)fd = v ? strdup(v) : NULL;
+            if (v && !*(char **)(void *)fd)
+                return AW_ERR_NOMEM;
+        } else if (prop->type == AW_CONF_T_PASS && first_row_of_list(prop)) {
+            const struct aw_kv *kv = *(struct aw_kv *const *)(const void *)fs;
+            size_t n = *(const size_t *)(const void *)((const char *)src +
+                                                       prop->count_offset);
+            struct aw_kv **out = (struct aw_kv **)(void *)fd;
+            size_t *nout = (size_t *)(void *)((char *)dst + prop->count_offset);
+
+            *out = NULL;
+            *nout = 0;
+            for (size_t k = 0; k < n; k++)
+                if (kv_set(out, nout, kv[k].key, kv[k].value, kv[k].line))
+                    return AW_ERR_NOMEM;
+        } else if (value_size(prop->type)) {
+            memcpy(fd, fs, value_size(prop->type));
+        }
+    }
+    return AW_OK;
+}
+
+enum aw_err aw_conf_stream_copy(struct aw_stream_conf *dst,
+                                const struct aw_stream_conf *src)
+{
+    enum aw_err err;
+
+    *dst = (struct aw_stream_conf){.line = src->line};
+    err = props_copy(AW_CONF_SCOPE_STREAM, dst, src);
+    if (err)
+        aw_conf_stream_free(dst);
+    return err;
+}
+
+void aw_conf_stream_free(struct aw_stream_conf *s)
+{
+    if (s)
+        props_free(AW_CONF_SCOPE_STREAM, s);
+}
+
+bool aw_conf_stream_equal(const struct aw_stream_conf *a,
+                          const struct aw_stream_conf *b)
+{
+    return !props_diff(AW_CONF_SCOPE_STREAM, a, b, NULL);
+}
+
+const char *aw_conf_global_diff(const struct aw_conf *a,
+                                const struct aw_conf *b, const char *prefix)
+{
+    return props_diff(AW_CONF_SCOPE_GLOBAL, a, b, prefix);
+}
+
 void aw_conf_free(struct aw_conf *conf)
 {
     if (!conf)

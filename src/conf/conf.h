@@ -201,6 +201,29 @@ enum aw_err aw_conf_add_stream(struct aw_conf *conf, const char *id,
                                const char *url, char *errstr,
                                size_t errstr_size);
 
+/**
+ * @brief Deep-copy one stream's settings (a stream that outlives the
+ *        configuration it came from, across a reload).
+ * @returns AW_OK or AW_ERR_NOMEM (then \p dst is left empty).
+ */
+enum aw_err aw_conf_stream_copy(struct aw_stream_conf *dst,
+                                const struct aw_stream_conf *src);
+
+/** Free what aw_conf_stream_copy() made. NULL-safe. */
+void aw_conf_stream_free(struct aw_stream_conf *s);
+
+/** @returns true if every setting of the two streams is the same. */
+bool aw_conf_stream_equal(const struct aw_stream_conf *a,
+                          const struct aw_stream_conf *b);
+
+/**
+ * @returns the first top-level key whose value differs between \p a and
+ *          \p b (only keys starting with \p prefix, unless it is NULL), or
+ *          NULL if they agree.
+ */
+const char *aw_conf_global_diff(const struct aw_conf *a,
+                                const struct aw_conf *b, const char *prefix);
+
 /** Free everything \p conf owns; it can be loaded again afterwards. */
 void aw_conf_free(struct aw_conf *conf);
 

@@ -715,23 +715,63 @@ static void test_conf_add_stream_validates_like_the_file(void **state)
 
     (void)state;
     assert_int_equal(aw_conf_defaults(&conf), AW_OK);
-    assert_int_equal(aw_conf_add_stream(&conf, "news-1", "samples/a.mp3", err,
-                                        sizeof(err)),
-                     AW_OK);
+    assert_int_equal(
+        aw_conf_add_stream(&conf, "news-1", "samples/a.mp3", err, sizeof(err)),
+        AW_OK);
     assert_int_equal(conf.nstreams, 1);
     assert_string_equal(conf.streams[0].url, "samples/a.mp3");
-    assert_null(conf.streams[0].language);  /* inherits speech.language */
-    assert_true(conf.streams[0].pace < 0);  /* inherits speech.pace */
+    assert_null(conf.streams[0].language); /* inherits speech.language */
+    assert_true(conf.streams[0].pace < 0); /* inherits speech.pace */
     assert_int_equal(conf.streams[0].audio_track, -1);
-    assert_int_equal(aw_conf_add_stream(&conf, "news-1", "b.mp3", err,
-                                        sizeof(err)),
-                     AW_ERR_INVAL);
+    assert_int_equal(
+        aw_conf_add_stream(&conf, "news-1", "b.mp3", err, sizeof(err)),
+        AW_ERR_INVAL);
     assert_non_null(strstr(err, "taken"));
-    assert_int_equal(aw_conf_add_stream(&conf, "bad id!", "b.mp3", err,
-                                        sizeof(err)),
-                     AW_ERR_INVAL);
+    assert_int_equal(
+        aw_conf_add_stream(&conf, "bad id!", "b.mp3", err, sizeof(err)),
+        AW_ERR_INVAL);
     assert_int_equal(conf.nstreams, 1);
     aw_conf_free(&conf);
+}
+
+static void test_conf_copies_and_compares_for_reload(void **state)
+{
+    const char *yaml = "speech: {format: simple}\n"
+                       "kafka: {bootstrap.servers: 'k:9092', acks: all}\n"
+                       "streams:\n"
+                       "  - id: a\n"
+                       "    url: http://x/a.mp3\n"
+                       "    ffmpeg: {rw_timeout: 5000000}\n"
+                       "  - id: b\n"
+                       "    url: http://x/b.mp3\n";
+    struct aw_conf a, b;
+    struct aw_stream_conf copy;
+
+    (void)state;
+    assert_int_equal(load(&a, yaml), AW_OK);
+    assert_int_equal(load(&b, yaml), AW_OK);
+    assert_null(aw_conf_global_diff(&a, &b, NULL));
+    assert_int_equal(aw_conf_stream_copy(&copy, &a.streams[0]), AW_OK);
+    assert_true(aw_conf_stream_equal(&copy, &a.streams[0]));
+    assert_false(aw_conf_stream_equal(&copy, &a.streams[1]));
+    assert_string_equal(copy.ffmpeg[0].value, "5000000");
+    assert_ptr_not_equal(copy.url, a.streams[0].url);
+    aw_conf_free(&a); /* the copy stands alone */
+    assert_string_equal(copy.url, "http://x/a.mp3");
+
+    free(b.streams[1].url);
+    b.streams[1].url = strdup("http://x/other.mp3");
+    assert_false(aw_conf_stream_equal(&copy, &b.streams[1]));
+    assert_true(aw_conf_stream_equal(&copy, &b.streams[0]));
+    assert_int_equal(
+        aw_conf_set(&b, "speech.format", "detailed", errs, sizeof(errs)),
+        AW_OK);
+    assert_int_equal(load(&a, yaml), AW_OK);
+    assert_string_equal(aw_conf_global_diff(&a, &b, NULL), "speech.format");
+    assert_null(aw_conf_global_diff(&a, &b, "kafka."));
+    aw_conf_stream_free(&copy);
+    aw_conf_free(&a);
+    aw_conf_free(&b);
 }
 
 static void test_conf_region_fills_in_the_endpoint(void **state)
@@ -1146,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_conf_environment_bad_value_names_the_variable),
         cmocka_unit_test(test_conf_set_validates_like_the_file),
         cmocka_unit_test(test_conf_add_stream_validates_like_the_file),
+        cmocka_unit_test(test_conf_copies_and_compares_for_reload),
         cmocka_unit_test(test_conf_region_fills_in_the_endpoint),
         cmocka_unit_test(test_conf_endpoint_must_be_a_websocket_url),
         cmocka_unit_test(test_conf_language_must_be_bcp47),
