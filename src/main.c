@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,20 +229,73 @@ static void show_progress(const struct aw_pipeline *p)
     pthread_mutex_unlock(&term_lock);
 }
 
+/* Where the configuration file is and what it looked like when loaded. */
+struct watch {
+    const char *path; /* NULL: nothing to reload (transcribe) */
+    struct stat st;
+    bool ok;
+};
+
+static bool watch_changed(struct watch *w)
+{
+    struct stat st;
+
+    /* stat() follows symlinks: a Kubernetes ConfigMap update swaps the
+     * ..data link, which shows as a new inode here. */
+    if (!w->path || stat(w->path, &st))
+        return false;
+    if (w->ok && st.st_ino == w->st.st_ino && st.st_dev == w->st.st_dev &&
+        st.st_size == w->st.st_size &&
+        st.st_mtim.tv_sec == w->st.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == w->st.st_mtim.tv_nsec)
+        return false;
+    w->st = st;
+    w->ok = true;
+    return true;
+}
+
+static void apply_log_conf(const struct aw_conf *conf);
+
+/* Load the file again and hand it to the pipeline; a file with errors is
+ * refused as a whole and the running configuration stays. */
+static void reload(struct aw_pipeline *p, const char *path, const char *why)
+{
+    struct aw_conf conf;
+    char errs[8192], errstr[512];
+
+    AW_INFO("main", NULL, "%s: reloading %s", why, path);
+    aw_conf_defaults(&conf);
+    if (aw_conf_load(&conf, path, errs, sizeof(errs))) {
+        for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
+            AW_ERROR("main", NULL, "reload refused: %s", line);
+        aw_conf_free(&conf);
+        return;
+    }
+    apply_log_conf(&conf);
+    if (aw_pipeline_reload(p, &conf, errstr, sizeof(errstr))) {
+        AW_ERROR("main", NULL, "reload refused: %s", errstr);
+        aw_conf_free(&conf);
+    }
+}
+
 /*
  * Run a pipeline to its end: until every stream is done, or a signal asks
- * for a graceful stop (a second one cuts the wait short).
+ * for a graceful stop (a second one cuts the wait short). SIGHUP, or a
+ * change of the file, reloads the configuration.
  */
 static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
-                        bool progress, uint64_t stop_grace_ms)
+                        bool progress, uint64_t stop_grace_ms,
+                        const char *conf_path)
 {
     struct timespec tick = {0, TICK_MS * 1000000L};
+    struct watch w = {conf_path, {0}, false};
     uint64_t stop_deadline = 0;
     char msg[512];
     enum aw_err err;
     size_t left;
     int code;
 
+    watch_changed(&w);
     err = aw_pipeline_start(p);
     if (err) {
         fail_line("cannot start: %s", aw_err_str(err));
@@ -258,11 +312,12 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
             }
             aw_pipeline_stop(p);
             stop_deadline = aw_clock_mono_ms() + stop_grace_ms;
-        } else if (sig == SIGHUP) {
-            AW_INFO("main", NULL,
-                    "SIGHUP: configuration reload is not "
-                    "supported yet; ignored");
+        } else if (!stop_deadline && conf_path &&
+                   (sig == SIGHUP || watch_changed(&w))) {
+            watch_changed(&w);
+            reload(p, conf_path, sig == SIGHUP ? "SIGHUP" : "file changed");
         }
+        aw_pipeline_maintain(p);
         if (stop_deadline && aw_clock_mono_ms() >= stop_deadline) {
             AW_WARN("main", NULL, "streams did not finish in time");
             break;
@@ -292,25 +347,16 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
 
 /*
  * The end shared by run and transcribe: the key, the pipeline, the wait.
- * Takes \p conf and frees it.
+ * Takes \p conf over.
  */
 static int run_conf(struct aw_conf *conf, struct aw_pipeline_opts *po,
-                    const sigset_t *sigs, bool progress)
+                    const sigset_t *sigs, bool progress, const char *conf_path)
 {
     char key[KEY_MAX_BYTES], errstr[1024];
     struct aw_pipeline *p;
     uint64_t grace_ms;
-    int code;
 
     if (load_key(conf, key, sizeof(key), errstr, sizeof(errstr))) {
-        fail_line("%s", errstr);
-        aw_conf_free(conf);
-        return EX_CONFIG;
-    }
-    po->conf = conf;
-    po->key = key[0] ? key : NULL;
-    p = aw_pipeline_new(po, errstr, sizeof(errstr));
-    if (!p) {
         fail_line("%s", errstr);
         aw_conf_free(conf);
         return EX_CONFIG;
@@ -320,9 +366,13 @@ static int run_conf(struct aw_conf *conf, struct aw_pipeline_opts *po,
         (uint64_t)(conf->speech_final_timeout_seconds * 1000) +
         (conf->kafka_enabled ? (uint64_t)conf->kafka_flush_timeout_ms : 0) +
         5000;
-    code = run_pipeline(p, sigs, progress, grace_ms);
-    aw_conf_free(conf);
-    return code;
+    po->key = key[0] ? key : NULL;
+    p = aw_pipeline_new(po, conf, errstr, sizeof(errstr));
+    if (!p) {
+        fail_line("%s", errstr);
+        return EX_CONFIG;
+    }
+    return run_pipeline(p, sigs, progress, grace_ms, conf_path);
 }
 
 /* --- run ----------------------------------------------------------------- */
@@ -411,7 +461,7 @@ static int cmd_run(int argc, char **argv, const sigset_t *sigs)
     po.only_stream = stream;
     po.mode = AW_PIPELINE_SERVICE;
     po.jsonl_events = true;
-    return run_conf(&conf, &po, sigs, false);
+    return run_conf(&conf, &po, sigs, false, path);
 }
 
 /* --- transcribe ---------------------------------------------------------- */
@@ -581,7 +631,7 @@ static int cmd_transcribe(int argc, char **argv, const sigset_t *sigs)
     memset(&po, 0, sizeof(po));
     po.mode = AW_PIPELINE_ONESHOT;
     po.on_transcript = jsonl ? NULL : print_phrase;
-    return run_conf(&conf, &po, sigs, !quiet && isatty(STDERR_FILENO));
+    return run_conf(&conf, &po, sigs, !quiet && isatty(STDERR_FILENO), NULL);
 }
 
 /* --- check-config -------------------------------------------------------- */

@@ -1,73 +1,33 @@
 /*
- * The connector's wiring. See pipeline.h for the threads; here every
- * function names its thread. The service thread owns the sessions and the
- * websocket connections; the caller's thread owns creation, the stop
- * request and destruction; the ingest threads touch only their rings.
+ * The connector's wiring: streams from a configuration, their sources,
+ * speech sessions and sinks, and reloads that start, stop and restart
+ * streams without disturbing the others. See pipeline.h for the threads and
+ * pipeline_int.h for who owns the stream list; every function here names
+ * its thread.
  */
 #include "pipeline/pipeline.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "airwave/audio.h"
 #include "airwave/clock.h"
 #include "airwave/log.h"
-#include "common/buf.h"
-#include "ingest/ingest.h"
-#include "metrics/metrics.h"
-#include "pipeline/ring.h"
-#include "sink/sink.h"
-#include "stt/session.h"
-#include "transport/transport.h"
-#include "transport/ws_client.h"
-#include "transport/ws_server.h"
-
-#ifndef AW_VERSION
-#define AW_VERSION "0"
-#endif
+#include "pipeline/pipeline_int.h"
 
 #define MOD           "pipeline"
 #define POLL_MS       20
 #define MARK_SLOTS    64
 #define HTTP_BODY_MAX (16 * 1024 * 1024)
-#define STALL_TICK_MS 5000 /* /healthz: the loop must have turned since */
 
 /* Seconds from the end of a phrase's audio to its publication. */
 static const double latency_bounds[] = {0.25, 0.5, 1, 2, 3, 5, 10, 30, 60};
 
-struct stream {
-    struct aw_pipeline *p;
-    const struct aw_stream_conf *sc;
-    char source[AW_RING_MARK_TEXT]; /* redacted URL */
-    struct aw_ring ring;
-    bool ring_ok;
-    struct aw_ingest *ingest;
-    struct aw_stt_session *session; /* service thread */
-    struct aw_ws_conn *conn;        /* service thread */
-    _Atomic bool done;
-    _Atomic uint64_t phrases;
-    struct aw_histogram latency;
-    enum aw_err err; /* written once on the service thread before done */
-    char errmsg[256];
-};
-
-struct aw_pipeline {
-    struct aw_pipeline_opts o;
-    const struct aw_conf *conf;
-    struct aw_transport *t;
-    struct aw_ws_client *wsc;
-    struct aw_transport_timer *tick;
-    struct aw_sink *sink;
-    struct aw_ws_server *http; /* /metrics /healthz /readyz, or NULL */
-    struct aw_buf http_body;   /* service thread */
-    uint64_t last_tick_ms;     /* service thread */
-    struct stream *streams;
-    size_t nstreams;
-    _Atomic bool stopping;
-    _Atomic bool started;
+/* Settings read once, when the process starts: a reload that changes them
+ * is reported and otherwise ignored until the next restart. */
+static const char *const fixed_prefixes[] = {
+    "kafka.", "output.", "http.", "speech.ca_file", "speech.tls_verify",
 };
 
 /* --- sinks (service thread) -------------------------------------------- */
@@ -84,7 +44,7 @@ static void on_transcript(void *opaque, const struct aw_transcript *t)
     atomic_fetch_add(&st->phrases, 1);
     aw_histogram_observe(&st->latency,
                          (double)(aw_clock_wall_ms() - t->end_wall_ms) / 1000);
-    AW_DEBUG(MOD, st->sc->id, "phrase at %lld ms: %s", (long long)t->offset_ms,
+    AW_DEBUG(MOD, st->sc.id, "phrase at %lld ms: %s", (long long)t->offset_ms,
              t->text);
     if (p->o.on_transcript)
         p->o.on_transcript(p->o.opaque, &rec);
@@ -97,7 +57,7 @@ static void on_event(void *opaque, const struct aw_stream_event *e)
     struct aw_stream_event rec = *e;
 
     rec.source = st->source;
-    AW_INFO(MOD, st->sc->id, "event %s%s%s", aw_event_type_name(e->type),
+    AW_INFO(MOD, st->sc.id, "event %s%s%s", aw_event_type_name(e->type),
             e->reason ? ": " : "", e->reason ? e->reason : "");
     aw_sink_event(p->sink, &rec);
 }
@@ -156,7 +116,7 @@ static enum aw_err io_connect(void *opaque, const struct aw_stt_handshake *hs)
     st->conn = aw_ws_connect(st->p->wsc, hs->url, hdrs, hs->nheaders, &ws_cbs,
                              st, errstr, sizeof(errstr));
     if (!st->conn) {
-        AW_WARN(MOD, st->sc->id, "%s", errstr);
+        AW_WARN(MOD, st->sc.id, "%s", errstr);
         return AW_ERR_NET;
     }
     return AW_OK;
@@ -184,15 +144,135 @@ static const struct aw_stt_session_io session_io = {
     .event = on_event,
 };
 
+/* --- streams: creation and destruction (caller's thread) --------------- */
+
+static void stream_free(struct stream *st)
+{
+    if (!st)
+        return;
+    if (st->src_ops)
+        st->src_ops->destroy(st->src);
+    aw_stt_session_destroy(st->session);
+    if (st->ring_ok)
+        aw_ring_fini(&st->ring);
+    aw_conf_stream_free(&st->sc);
+    free(st);
+}
+
+/* A stream of \p sc under the global settings of \p conf. */
+static struct stream *stream_new(struct aw_pipeline *p,
+                                 const struct aw_conf *conf,
+                                 const struct aw_stream_conf *sc, char *errstr,
+                                 size_t errstr_size)
+{
+    struct aw_source_args sa;
+    struct aw_stt_session_opts so;
+    struct stream *st;
+    char err2[256];
+
+    st = calloc(1, sizeof(*st));
+    if (!st || aw_conf_stream_copy(&st->sc, sc)) {
+        free(st);
+        aw_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    st->p = p;
+    aw_histogram_init(&st->latency, latency_bounds,
+                      AW_ARRAY_SIZE(latency_bounds));
+    snprintf(st->source, sizeof(st->source), "%s", st->sc.url);
+    if (aw_ring_init(&st->ring,
+                     (size_t)(conf->ingest_buffer_seconds * AW_AUDIO_RATE_HZ),
+                     MARK_SLOTS)) {
+        aw_errstr_set(errstr, errstr_size, "%s: out of memory", sc->id);
+        goto fail;
+    }
+    st->ring_ok = true;
+
+    st->src_ops = aw_source_for(st->sc.url);
+    if (!st->src_ops) {
+        aw_errstr_set(errstr, errstr_size, "stream %s: no source handles %s",
+                      sc->id, st->source);
+        goto fail;
+    }
+    sa.sc = &st->sc;
+    sa.conf = conf;
+    sa.oneshot = p->o.mode == AW_PIPELINE_ONESHOT;
+    st->src = st->src_ops->create(&sa, &st->ring, err2, sizeof(err2));
+    if (!st->src) {
+        st->src_ops = NULL;
+        aw_errstr_set(errstr, errstr_size, "stream %s: %s", sc->id, err2);
+        goto fail;
+    }
+
+    memset(&so, 0, sizeof(so));
+    so.stream_id = st->sc.id;
+    so.language = st->sc.language ? st->sc.language : conf->speech_language;
+    so.provider = conf->speech_provider;
+    so.params.endpoint = conf->speech_endpoint;
+    so.params.detailed = conf->speech_format == AW_SPEECH_FORMAT_DETAILED;
+    so.params.word_timings = conf->speech_word_timings;
+    so.params.key = p->key;
+    so.params.token = p->token;
+    so.chunk_ms = (unsigned)conf->speech_chunk_ms;
+    so.rotate_after_ms = (uint64_t)(conf->speech_rotate_seconds * 1000);
+    so.rotate_grace_ms = (uint64_t)(conf->speech_rotate_grace_seconds * 1000);
+    so.connect_timeout_ms =
+        (uint64_t)(conf->speech_connect_timeout_seconds * 1000);
+    so.turn_start_timeout_ms = so.connect_timeout_ms;
+    so.final_timeout_ms = (uint64_t)(conf->speech_final_timeout_seconds * 1000);
+    so.max_failed_connects = p->o.mode == AW_PIPELINE_ONESHOT ? 2 : 0;
+    st->session =
+        aw_stt_session_new(&so, &session_io, st, &st->ring, err2, sizeof(err2));
+    if (!st->session) {
+        aw_errstr_set(errstr, errstr_size, "stream %s: %s", sc->id, err2);
+        goto fail;
+    }
+    return st;
+
+fail:
+    stream_free(st);
+    return NULL;
+}
+
 /* --- the service thread's clock ---------------------------------------- */
+
+/* Take in new streams and let go of finished retired ones. */
+static void update_list(struct aw_pipeline *p)
+{
+    struct stream *st;
+    size_t i = 0;
+
+    pthread_mutex_lock(&p->lock);
+    while ((st = p->adding) != NULL && p->nstreams < p->cap) {
+        p->adding = st->next;
+        st->next = NULL;
+        p->streams[p->nstreams++] = st;
+    }
+    while (i < p->nstreams) {
+        st = p->streams[i];
+        if (!st->retiring || !atomic_load(&st->done)) {
+            i++;
+            continue;
+        }
+        p->streams[i] = p->streams[--p->nstreams];
+        st->next = p->graveyard;
+        p->graveyard = st;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
 
 static void poll_streams(struct aw_pipeline *p)
 {
+    update_list(p);
     for (size_t i = 0; i < p->nstreams; i++) {
-        struct stream *st = &p->streams[i];
+        struct stream *st = p->streams[i];
         const char *detail;
         enum aw_err err;
 
+        if (atomic_load(&st->retire) && !st->retiring) {
+            st->retiring = true;
+            aw_stt_session_finish(st->session);
+        }
         if (atomic_load(&st->done))
             continue;
         aw_stt_session_poll(st->session);
@@ -200,10 +280,9 @@ static void poll_streams(struct aw_pipeline *p)
             continue;
         st->err = err;
         aw_errstr_set(st->errmsg, sizeof(st->errmsg), "%s", detail);
-        if (err) {
-            /* The speech session cannot go on: nor can the source. */
-            aw_ingest_stop(st->ingest);
-        }
+        /* The speech session cannot go on: nor can the source. */
+        if (err)
+            st->src_ops->stop(st->src);
         atomic_store(&st->done, true);
     }
 }
@@ -222,493 +301,26 @@ static void finish_all(void *opaque)
     struct aw_pipeline *p = opaque;
 
     for (size_t i = 0; i < p->nstreams; i++)
-        if (!atomic_load(&p->streams[i].done))
-            aw_stt_session_finish(p->streams[i].session);
-}
-
-static void start_ticking(void *opaque)
-{
-    struct aw_pipeline *p = opaque;
-
-    on_tick(p);
-}
-
-/* --- /metrics /healthz /readyz (service thread) ------------------------- */
-
-struct metric {
-    const char *name;
-    enum aw_metric_type type;
-    const char *help;
-    double (*get)(struct stream *st, const struct aw_ingest_stats *is,
-                  const struct aw_stt_stats *ss);
-};
-
-static double sec(uint64_t samples)
-{
-    return (double)samples / AW_AUDIO_RATE_HZ;
-}
-
-static double m_source_up(struct stream *st, const struct aw_ingest_stats *is,
-                          const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)ss;
-    return is->state == AW_INGEST_RUNNING;
-}
-
-static double m_source_reconnects(struct stream *st,
-                                  const struct aw_ingest_stats *is,
-                                  const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)ss;
-    return (double)(is->reconnects + is->http_reconnects);
-}
-
-static double m_decoded(struct stream *st, const struct aw_ingest_stats *is,
-                        const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)ss;
-    return is->seconds;
-}
-
-static double m_dropped(struct stream *st, const struct aw_ingest_stats *is,
-                        const struct aw_stt_stats *ss)
-{
-    (void)st;
-    return sec(is->dropped_samples + ss->dropped_samples);
-}
-
-static double m_ring_fill(struct stream *st, const struct aw_ingest_stats *is,
-                          const struct aw_stt_stats *ss)
-{
-    (void)is;
-    (void)ss;
-    return (double)(aw_ring_head(&st->ring) - aw_ring_tail(&st->ring)) /
-           (double)aw_ring_capacity(&st->ring);
-}
-
-static double m_lag(struct stream *st, const struct aw_ingest_stats *is,
-                    const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)is;
-    return sec(ss->backlog_samples);
-}
-
-static double m_speech_connected(struct stream *st,
-                                 const struct aw_ingest_stats *is,
-                                 const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)is;
-    return ss->conn_state == AW_STT_CONN_OPEN;
-}
-
-#define SS_COUNTER(fn, field)                                                  \
-    static double fn(struct stream *st, const struct aw_ingest_stats *is,      \
-                     const struct aw_stt_stats *ss)                            \
-    {                                                                          \
-        (void)st;                                                              \
-        (void)is;                                                              \
-        return (double)ss->field;                                              \
-    }
-SS_COUNTER(m_connections, connects)
-SS_COUNTER(m_connect_failures, connect_failures)
-SS_COUNTER(m_rotations, rotations)
-SS_COUNTER(m_reconnects, reconnects)
-SS_COUNTER(m_duplicates, duplicates)
-#undef SS_COUNTER
-
-static double m_replayed(struct stream *st, const struct aw_ingest_stats *is,
-                         const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)is;
-    return sec(ss->replayed_samples);
-}
-
-static double m_sent(struct stream *st, const struct aw_ingest_stats *is,
-                     const struct aw_stt_stats *ss)
-{
-    (void)st;
-    (void)is;
-    return sec(ss->sent_samples);
-}
-
-static double m_phrases(struct stream *st, const struct aw_ingest_stats *is,
-                        const struct aw_stt_stats *ss)
-{
-    (void)is;
-    (void)ss;
-    return (double)atomic_load(&st->phrases);
-}
-
-static double kafka_count(struct stream *st, bool errors)
-{
-    struct aw_kafka *k = aw_sink_kafka(st->p->sink);
-    struct aw_kafka_counts c;
-    double n = 0;
-
-    if (!k)
-        return 0;
-    for (int t = 0; t < AW_KAFKA_TOPIC_COUNT; t++) {
-        aw_kafka_stream_counts(aw_kafka_stream_get(k, st->sc->id),
-                               (enum aw_kafka_topic)t, &c);
-        n += errors ? (double)(c.failed + c.dropped) : (double)c.delivered;
-    }
-    return n;
-}
-
-static double m_kafka_delivered(struct stream *st,
-                                const struct aw_ingest_stats *is,
-                                const struct aw_stt_stats *ss)
-{
-    (void)is;
-    (void)ss;
-    return kafka_count(st, false);
-}
-
-static double m_kafka_errors(struct stream *st,
-                             const struct aw_ingest_stats *is,
-                             const struct aw_stt_stats *ss)
-{
-    (void)is;
-    (void)ss;
-    return kafka_count(st, true);
-}
-
-/* One row per family, every one labelled by stream. */
-static const struct metric stream_metrics[] = {
-    {"airwave_source_up", AW_METRIC_GAUGE,
-     "1 while the source is connected and decoding", m_source_up},
-    {"airwave_source_reconnects_total", AW_METRIC_COUNTER,
-     "Source reopens after a failure, stall or end", m_source_reconnects},
-    {"airwave_audio_decoded_seconds_total", AW_METRIC_COUNTER,
-     "Audio decoded from the source", m_decoded},
-    {"airwave_audio_dropped_seconds_total", AW_METRIC_COUNTER,
-     "Audio lost because the speech service fell behind", m_dropped},
-    {"airwave_ring_fill_ratio", AW_METRIC_GAUGE,
-     "Fill of the stream's audio buffer (replay and backlog), 0 to 1",
-     m_ring_fill},
-    {"airwave_stream_lag_seconds", AW_METRIC_GAUGE,
-     "Audio received but not yet sent to the speech service", m_lag},
-    {"airwave_speech_connected", AW_METRIC_GAUGE,
-     "1 while a speech connection is open", m_speech_connected},
-    {"airwave_speech_connections_total", AW_METRIC_COUNTER,
-     "Speech connections opened", m_connections},
-    {"airwave_speech_connect_failures_total", AW_METRIC_COUNTER,
-     "Speech connection attempts that failed", m_connect_failures},
-    {"airwave_speech_rotations_total", AW_METRIC_COUNTER,
-     "Speech connections replaced before the service's limit", m_rotations},
-    {"airwave_speech_reconnects_total", AW_METRIC_COUNTER,
-     "Speech connections replaced after they were lost", m_reconnects},
-    {"airwave_speech_sent_seconds_total", AW_METRIC_COUNTER,
-     "Audio sent to the speech service, replays included", m_sent},
-    {"airwave_speech_replayed_seconds_total", AW_METRIC_COUNTER,
-     "Audio sent again after a reconnect or rotation", m_replayed},
-    {"airwave_phrases_published_total", AW_METRIC_COUNTER,
-     "Transcripts published", m_phrases},
-    {"airwave_phrases_duplicate_total", AW_METRIC_COUNTER,
-     "Replayed phrases recognised again and not published", m_duplicates},
-    {"airwave_kafka_delivered_total", AW_METRIC_COUNTER,
-     "Records acknowledged by Kafka (transcripts and events)",
-     m_kafka_delivered},
-    {"airwave_kafka_delivery_errors_total", AW_METRIC_COUNTER,
-     "Records Kafka did not take (failed or dropped)", m_kafka_errors},
-};
-
-static enum aw_err write_metrics(struct aw_pipeline *p, struct aw_buf *b)
-{
-    struct aw_ingest_stats *is = calloc(p->nstreams, sizeof(*is));
-    struct aw_stt_stats *ss = calloc(p->nstreams, sizeof(*ss));
-    const char *build[] = {"version", AW_VERSION, NULL};
-    struct aw_kafka *k = aw_sink_kafka(p->sink);
-    enum aw_err err = AW_OK;
-
-    if (!is || !ss) {
-        free(is);
-        free(ss);
-        return AW_ERR_NOMEM;
-    }
-    /* One snapshot per stream, so every family reads the same moment. */
-    for (size_t i = 0; i < p->nstreams; i++) {
-        aw_ingest_stats(p->streams[i].ingest, &is[i]);
-        aw_stt_session_stats(p->streams[i].session, &ss[i]);
-    }
-    err = aw_metrics_family(b, "airwave_build_info", AW_METRIC_GAUGE,
-                            "The running version");
-    if (!err)
-        err = aw_metrics_sample(b, "airwave_build_info", build, 1);
-    for (size_t m = 0; !err && m < AW_ARRAY_SIZE(stream_metrics); m++) {
-        const struct metric *mt = &stream_metrics[m];
-
-        err = aw_metrics_family(b, mt->name, mt->type, mt->help);
-        for (size_t i = 0; !err && i < p->nstreams; i++) {
-            const char *labels[] = {"stream", p->streams[i].sc->id, NULL};
-
-            err = aw_metrics_sample(b, mt->name, labels,
-                                    mt->get(&p->streams[i], &is[i], &ss[i]));
-        }
-    }
-    if (!err)
-        err = aw_metrics_family(b, "airwave_phrase_latency_seconds",
-                                AW_METRIC_HISTOGRAM,
-                                "From the end of a phrase's audio to its "
-                                "publication");
-    for (size_t i = 0; !err && i < p->nstreams; i++) {
-        const char *labels[] = {"stream", p->streams[i].sc->id, NULL};
-
-        err = aw_metrics_histogram(b, "airwave_phrase_latency_seconds", labels,
-                                   &p->streams[i].latency);
-    }
-    if (!err && k) {
-        err = aw_metrics_family(b, "airwave_kafka_queue_messages",
-                                AW_METRIC_GAUGE,
-                                "Records waiting in the Kafka producer");
-        if (!err)
-            err = aw_metrics_sample(b, "airwave_kafka_queue_messages", NULL,
-                                    (double)aw_kafka_queue_depth(k));
-        if (!err)
-            err =
-                aw_metrics_family(b, "airwave_kafka_connected", AW_METRIC_GAUGE,
-                                  "1 while a Kafka broker answers");
-        if (!err)
-            err = aw_metrics_sample(b, "airwave_kafka_connected", NULL,
-                                    aw_kafka_connected(k));
-    }
-    free(is);
-    free(ss);
-    return err;
-}
-
-/* Ready: every stream's source decoding (or finished cleanly), its speech
- * session connected (or with nothing to send), and Kafka answering. */
-static bool write_readiness(struct aw_pipeline *p, struct aw_buf *b)
-{
-    struct aw_kafka *k = aw_sink_kafka(p->sink);
-    bool ready = true;
-
-    for (size_t i = 0; i < p->nstreams; i++) {
-        struct stream *st = &p->streams[i];
-        struct aw_ingest_stats is;
-        bool src, speech;
-
-        aw_ingest_stats(st->ingest, &is);
-        src = is.state == AW_INGEST_RUNNING || is.state == AW_INGEST_ENDED;
-        speech = aw_stt_session_ready(st->session);
-        ready = ready && src && speech;
-        aw_buf_printf(b, "%s: source %s, speech %s\n", st->sc->id,
-                      aw_ingest_state_name(is.state),
-                      speech ? "ready" : "not connected");
-    }
-    if (k) {
-        bool up = aw_kafka_connected(k);
-
-        ready = ready && up;
-        aw_buf_printf(b, "kafka: %s\n", up ? "connected" : "not connected");
-    }
-    aw_buf_puts(b, ready ? "ready\n" : "not ready\n");
-    return ready;
-}
-
-static int on_http(void *opaque, const char *path, const char **content_type,
-                   const char **body)
-{
-    struct aw_pipeline *p = opaque;
-    struct aw_buf *b = &p->http_body;
-    int status = 200;
-
-    aw_buf_reset(b);
-    *content_type = "text/plain; charset=utf-8";
-    if (!strcmp(path, "/metrics")) {
-        *content_type = "text/plain; version=0.0.4; charset=utf-8";
-        if (write_metrics(p, b)) {
-            aw_buf_reset(b);
-            aw_buf_puts(b, "metrics unavailable\n");
-            status = 500;
-        }
-    } else if (!strcmp(path, "/healthz")) {
-        /* Answering at all proves the service thread turns; the tick
-         * proves its timer (which drives every stream) does too. */
-        if (aw_clock_mono_ms() - p->last_tick_ms > STALL_TICK_MS) {
-            aw_buf_puts(b, "stream loop stalled\n");
-            status = 503;
-        } else {
-            aw_buf_puts(b, "ok\n");
-        }
-    } else if (!strcmp(path, "/readyz")) {
-        status = write_readiness(p, b) ? 200 : 503;
-    } else {
-        aw_buf_puts(b, "not found\n");
-        status = 404;
-    }
-    *body = b->data ? b->data : "";
-    return status;
-}
-
-static int refuse_upgrade(void *opaque, const struct aw_ws_server_request *req,
-                          void **conn_user, const char **body)
-{
-    (void)opaque;
-    (void)req;
-    (void)conn_user;
-    *body = "not found\n";
-    return 404;
-}
-
-static const struct aw_ws_server_ops http_ops = {
-    .on_upgrade = refuse_upgrade,
-    .on_http = on_http,
-};
-
-/* "HOST:PORT", "[v6]:PORT" or ":PORT". */
-static enum aw_err parse_listen(const char *s, char *host, size_t host_size,
-                                int *port)
-{
-    const char *colon = strrchr(s, ':');
-    size_t hlen;
-    char *end;
-    long v;
-
-    if (!colon)
-        return AW_ERR_INVAL;
-    v = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || v < 0 || v > 65535)
-        return AW_ERR_INVAL;
-    hlen = (size_t)(colon - s);
-    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
-        s++;
-        hlen -= 2;
-    }
-    if (hlen >= host_size)
-        return AW_ERR_INVAL;
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    *port = (int)v;
-    return AW_OK;
-}
-
-static enum aw_err http_init(struct aw_pipeline *p, char *errstr,
-                             size_t errstr_size)
-{
-    struct aw_ws_server_opts so;
-    char host[256];
-    int port;
-
-    if (parse_listen(p->conf->http_listen, host, sizeof(host), &port)) {
-        aw_errstr_set(errstr, errstr_size, "http.listen: not HOST:PORT: %s",
-                      p->conf->http_listen);
-        return AW_ERR_INVAL;
-    }
-    memset(&so, 0, sizeof(so));
-    so.name = "airwave-http";
-    so.host = host[0] ? host : NULL;
-    so.port = port;
-    p->http = aw_ws_server_new(p->t, &so, &http_ops, p, errstr, errstr_size);
-    if (!p->http)
-        return AW_ERR_IO;
-    AW_INFO(MOD, NULL, "serving /metrics /healthz /readyz on %s:%d",
-            host[0] ? host : "*", aw_ws_server_port(p->http));
-    return AW_OK;
-}
-
-int aw_pipeline_http_port(const struct aw_pipeline *p)
-{
-    return p->http ? aw_ws_server_port(p->http) : 0;
+        if (!atomic_load(&p->streams[i]->done))
+            aw_stt_session_finish(p->streams[i]->session);
 }
 
 /* --- lifecycle (caller's thread) --------------------------------------- */
 
-static enum aw_err stream_init(struct aw_pipeline *p, struct stream *st,
-                               const struct aw_stream_conf *sc, char *errstr,
-                               size_t errstr_size)
+static bool wanted(const struct aw_pipeline *p, const struct aw_stream_conf *sc)
 {
-    const struct aw_conf *conf = p->conf;
-    struct aw_ingest_opts io;
-    struct aw_stt_session_opts so;
-    size_t ring_samples;
-    char err2[256];
+    return !p->o.only_stream || !strcmp(sc->id, p->o.only_stream);
+}
 
-    st->p = p;
-    st->sc = sc;
-    aw_histogram_init(&st->latency, latency_bounds,
-                      AW_ARRAY_SIZE(latency_bounds));
-    aw_ingest_redact_url(sc->url, st->source, sizeof(st->source));
-    ring_samples = (size_t)(conf->ingest_buffer_seconds * AW_AUDIO_RATE_HZ);
-    if (aw_ring_init(&st->ring, ring_samples, MARK_SLOTS)) {
-        aw_errstr_set(errstr, errstr_size, "%s: out of memory", sc->id);
-        return AW_ERR_NOMEM;
-    }
-    st->ring_ok = true;
-
-    aw_ingest_opts_init(&io);
-    io.stream_id = sc->id;
-    io.url = sc->url;
-    io.pace = sc->pace >= 0 ? sc->pace : conf->speech_pace;
-    io.live = sc->live;
-    io.audio_track = sc->audio_track;
-    io.audio_language = sc->audio_language;
-    io.stall_timeout_seconds = conf->ingest_stall_seconds;
-    /* One-shot use wants an answer, not a vigil: a source that cannot be
-     * reached is given two more tries. */
-    if (p->o.mode == AW_PIPELINE_ONESHOT)
-        io.max_reconnects = 2;
-    /* Per-stream options win over the global ones: give the ingest the
-     * merged list, global first, so later keys override. */
-    {
-        size_t n = conf->nffmpeg + sc->nffmpeg;
-        struct aw_kv *kv = n ? calloc(n, sizeof(*kv)) : NULL;
-
-        if (n && !kv) {
-            aw_errstr_set(errstr, errstr_size, "out of memory");
-            return AW_ERR_NOMEM;
-        }
-        if (n) {
-            memcpy(kv, conf->ffmpeg, conf->nffmpeg * sizeof(*kv));
-            memcpy(kv + conf->nffmpeg, sc->ffmpeg, sc->nffmpeg * sizeof(*kv));
-        }
-        io.ffmpeg = kv;
-        io.nffmpeg = n;
-        st->ingest = aw_ingest_new(&io, &st->ring, err2, sizeof(err2));
-        free(kv);
-    }
-    if (!st->ingest) {
-        aw_errstr_set(errstr, errstr_size, "stream %s: %s", sc->id, err2);
-        return AW_ERR_INVAL;
-    }
-
-    memset(&so, 0, sizeof(so));
-    so.stream_id = sc->id;
-    so.language = sc->language ? sc->language : conf->speech_language;
-    so.provider = conf->speech_provider;
-    so.params.endpoint = conf->speech_endpoint;
-    so.params.detailed = conf->speech_format == AW_SPEECH_FORMAT_DETAILED;
-    so.params.word_timings = conf->speech_word_timings;
-    so.params.key = p->o.key;
-    so.params.token = p->o.token;
-    so.chunk_ms = (unsigned)conf->speech_chunk_ms;
-    so.rotate_after_ms = (uint64_t)(conf->speech_rotate_seconds * 1000);
-    so.rotate_grace_ms = (uint64_t)(conf->speech_rotate_grace_seconds * 1000);
-    so.connect_timeout_ms =
-        (uint64_t)(conf->speech_connect_timeout_seconds * 1000);
-    so.turn_start_timeout_ms = so.connect_timeout_ms;
-    so.final_timeout_ms = (uint64_t)(conf->speech_final_timeout_seconds * 1000);
-    so.max_failed_connects = p->o.mode == AW_PIPELINE_ONESHOT ? 2 : 0;
-    st->session =
-        aw_stt_session_new(&so, &session_io, st, &st->ring, err2, sizeof(err2));
-    if (!st->session) {
-        aw_errstr_set(errstr, errstr_size, "stream %s: %s", sc->id, err2);
-        return AW_ERR_INVAL;
-    }
-    return AW_OK;
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
 }
 
 struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
-                                    char *errstr, size_t errstr_size)
+                                    struct aw_conf *conf, char *errstr,
+                                    size_t errstr_size)
 {
-    const struct aw_conf *conf = opts->conf;
     struct aw_transport_opts to = {.name = "airwave", .tls = true};
     struct aw_ws_client_opts wo;
     struct aw_pipeline *p;
@@ -720,29 +332,40 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
         return NULL;
     }
     p->o = *opts;
-    p->conf = conf;
+    p->conf = *conf; /* ownership moves here */
+    *conf = (struct aw_conf){0};
+    pthread_mutex_init(&p->lock, NULL);
     aw_buf_init(&p->http_body, HTTP_BODY_MAX);
-
-    for (size_t i = 0; i < conf->nstreams; i++)
-        if (!opts->only_stream ||
-            !strcmp(conf->streams[i].id, opts->only_stream))
-            n++;
-    if (!n) {
-        if (opts->only_stream)
-            aw_errstr_set(errstr, errstr_size, "no stream \"%s\" in %s",
-                          opts->only_stream,
-                          conf->path ? conf->path : "the configuration");
-        else
-            aw_errstr_set(errstr, errstr_size, "no streams configured");
+    p->key = dup_or_null(opts->key);
+    p->token = dup_or_null(opts->token);
+    p->o.key = p->o.token = NULL;
+    p->o.only_stream = dup_or_null(opts->only_stream);
+    if ((opts->key && !p->key) || (opts->token && !p->token) ||
+        (opts->only_stream && !p->o.only_stream)) {
+        aw_errstr_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
-    p->streams = calloc(n, sizeof(*p->streams));
+
+    for (size_t i = 0; i < p->conf.nstreams; i++)
+        n += wanted(p, &p->conf.streams[i]);
+    if (!n && p->o.only_stream) {
+        aw_errstr_set(errstr, errstr_size, "no stream \"%s\" in %s",
+                      p->o.only_stream,
+                      p->conf.path ? p->conf.path : "the configuration");
+        goto fail;
+    }
+    if (!n && p->o.mode == AW_PIPELINE_ONESHOT) {
+        aw_errstr_set(errstr, errstr_size, "no streams configured");
+        goto fail;
+    }
+    p->cap = AW_CONF_MAX_STREAMS;
+    p->streams = calloc(p->cap, sizeof(*p->streams));
     if (!p->streams) {
         aw_errstr_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
 
-    p->sink = aw_sink_new(conf, errstr, errstr_size);
+    p->sink = aw_sink_new(&p->conf, errstr, errstr_size);
     if (!p->sink)
         goto fail;
     aw_sink_set_jsonl_events(p->sink, opts->jsonl_events);
@@ -751,12 +374,12 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
     if (!p->t)
         goto fail;
     memset(&wo, 0, sizeof(wo));
-    wo.ca_file = conf->speech_ca_file;
-    wo.tls_verify = conf->speech_tls_verify;
+    wo.ca_file = p->conf.speech_ca_file;
+    wo.tls_verify = p->conf.speech_tls_verify;
     p->wsc = aw_ws_client_new(p->t, &wo, errstr, errstr_size);
     if (!p->wsc)
         goto fail;
-    if (conf->http_listen && http_init(p, errstr, errstr_size))
+    if (p->conf.http_listen && aw_pipeline_http_init(p, errstr, errstr_size))
         goto fail;
     p->tick = aw_transport_timer_new(p->t, on_tick, p);
     if (!p->tick) {
@@ -764,19 +387,27 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
         goto fail;
     }
 
-    for (size_t i = 0; i < conf->nstreams; i++) {
-        const struct aw_stream_conf *sc = &conf->streams[i];
+    /* No service thread yet: the list is ours to fill. */
+    for (size_t i = 0; i < p->conf.nstreams; i++) {
+        struct stream *st;
 
-        if (opts->only_stream && strcmp(sc->id, opts->only_stream))
+        if (!wanted(p, &p->conf.streams[i]))
             continue;
-        if (stream_init(p, &p->streams[p->nstreams++], sc, errstr, errstr_size))
+        st = stream_new(p, &p->conf, &p->conf.streams[i], errstr, errstr_size);
+        if (!st)
             goto fail;
+        p->streams[p->nstreams++] = st;
     }
     return p;
 
 fail:
     aw_pipeline_destroy(p);
     return NULL;
+}
+
+static void start_ticking(void *opaque)
+{
+    on_tick(opaque);
 }
 
 enum aw_err aw_pipeline_start(struct aw_pipeline *p)
@@ -786,17 +417,17 @@ enum aw_err aw_pipeline_start(struct aw_pipeline *p)
     err = aw_transport_start(p->t);
     if (err)
         return err;
-    atomic_store(&p->started, true);
+    p->started = true;
     err = aw_transport_call(p->t, start_ticking, p);
     if (err)
         return err;
     for (size_t i = 0; i < p->nstreams; i++) {
-        err = aw_ingest_start(p->streams[i].ingest);
+        err = p->streams[i]->src_ops->start(p->streams[i]->src);
         if (err)
             return err;
     }
     AW_INFO(MOD, NULL, "%zu stream%s started, speech endpoint %s", p->nstreams,
-            p->nstreams == 1 ? "" : "s", p->conf->speech_endpoint);
+            p->nstreams == 1 ? "" : "s", p->conf.speech_endpoint);
     return AW_OK;
 }
 
@@ -805,99 +436,252 @@ void aw_pipeline_stop(struct aw_pipeline *p)
     if (atomic_exchange(&p->stopping, true))
         return;
     AW_INFO(MOD, NULL, "stopping: ending the audio of every stream");
+    pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->nstreams; i++)
-        aw_ingest_stop(p->streams[i].ingest);
+        p->streams[i]->src_ops->stop(p->streams[i]->src);
+    pthread_mutex_unlock(&p->lock);
     if (aw_transport_call(p->t, finish_all, p) != AW_OK)
         AW_WARN(MOD, NULL, "service thread unavailable while stopping");
 }
 
+/* Ask the service thread to finish \p st for good. @locks p->lock */
+static void retire_locked(struct stream *st, const char *why)
+{
+    st->src_ops->stop(st->src);
+    atomic_store(&st->retire, true);
+    AW_INFO(MOD, st->sc.id, "stream stopping: %s", why);
+}
+
+enum aw_err aw_pipeline_reload(struct aw_pipeline *p, struct aw_conf *conf,
+                               char *errstr, size_t errstr_size)
+{
+    const char *speech = aw_conf_global_diff(&p->conf, conf, "speech.");
+    struct stream *added = NULL, *st;
+    size_t kept = 0, restarted = 0, removed = 0, nadded = 0;
+    const char *fixed = NULL;
+
+    if (atomic_load(&p->stopping)) {
+        aw_errstr_set(errstr, errstr_size, "stopping: reload ignored");
+        return AW_ERR_STOPPED;
+    }
+    for (size_t i = 0; !fixed && i < AW_ARRAY_SIZE(fixed_prefixes); i++)
+        fixed = aw_conf_global_diff(&p->conf, conf, fixed_prefixes[i]);
+    if (fixed)
+        AW_WARN(MOD, NULL,
+                "%s changed: takes effect at the next restart; the rest of "
+                "the configuration is reloaded",
+                fixed);
+    if (speech && !strncmp(speech, "speech.ca_file", 14))
+        speech = NULL;
+    if (!speech)
+        speech = aw_conf_global_diff(&p->conf, conf, "ingest.");
+
+    /* Build the new streams first: nothing changes if one cannot be. */
+    for (size_t i = 0; i < conf->nstreams; i++) {
+        const struct aw_stream_conf *sc = &conf->streams[i];
+        bool same = false;
+
+        if (!wanted(p, sc))
+            continue;
+        pthread_mutex_lock(&p->lock);
+        for (size_t k = 0; k < p->nstreams; k++) {
+            st = p->streams[k];
+            if (!atomic_load(&st->retire) && !strcmp(st->sc.id, sc->id))
+                same = !speech && aw_conf_stream_equal(&st->sc, sc);
+        }
+        pthread_mutex_unlock(&p->lock);
+        if (same)
+            continue;
+        st = stream_new(p, conf, sc, errstr, errstr_size);
+        if (!st) {
+            while ((st = added) != NULL) {
+                added = st->next;
+                stream_free(st);
+            }
+            return AW_ERR_INVAL;
+        }
+        st->next = added;
+        added = st;
+    }
+
+    /* Retire what is gone or changed; untouched streams are not touched. */
+    pthread_mutex_lock(&p->lock);
+    for (size_t k = 0; k < p->nstreams; k++) {
+        const struct aw_stream_conf *sc;
+
+        st = p->streams[k];
+        if (atomic_load(&st->retire))
+            continue;
+        sc = aw_conf_stream(conf, st->sc.id);
+        if (!sc || !wanted(p, sc)) {
+            retire_locked(st, "removed from the configuration");
+            removed++;
+        } else if (speech || !aw_conf_stream_equal(&st->sc, sc)) {
+            retire_locked(st, speech ? speech : "its settings changed");
+            restarted++;
+        } else {
+            kept++;
+        }
+    }
+    /* Start the new sources; the service thread takes the streams in at
+     * its next tick (the ring holds the audio until then). */
+    while ((st = added) != NULL) {
+        added = st->next;
+        st->src_ops->start(st->src);
+        st->next = p->adding;
+        p->adding = st;
+        nadded++;
+    }
+    pthread_mutex_unlock(&p->lock);
+
+    aw_conf_free(&p->conf);
+    p->conf = *conf;
+    *conf = (struct aw_conf){0};
+    AW_INFO(MOD, NULL,
+            "configuration reloaded: %zu stream%s kept, %zu restarted, "
+            "%zu removed, %zu added",
+            kept, kept == 1 ? "" : "s", restarted, removed, nadded - restarted);
+    return AW_OK;
+}
+
+void aw_pipeline_maintain(struct aw_pipeline *p)
+{
+    struct stream *dead;
+
+    pthread_mutex_lock(&p->lock);
+    dead = p->graveyard;
+    p->graveyard = NULL;
+    pthread_mutex_unlock(&p->lock);
+    while (dead) {
+        struct stream *next = dead->next;
+
+        AW_INFO(MOD, dead->sc.id, "stream stopped");
+        stream_free(dead);
+        dead = next;
+    }
+}
+
 bool aw_pipeline_done(const struct aw_pipeline *p)
 {
-    for (size_t i = 0; i < p->nstreams; i++)
-        if (!atomic_load(&p->streams[i].done))
-            return false;
-    return true;
+    bool done;
+
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    done = !p->adding;
+    for (size_t i = 0; done && i < p->nstreams; i++)
+        done = atomic_load(&p->streams[i]->done);
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+    return done;
 }
 
 size_t aw_pipeline_nstreams(const struct aw_pipeline *p)
 {
-    return p->nstreams;
+    size_t n;
+
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    n = p->nstreams;
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+    return n;
 }
 
 void aw_pipeline_progress(const struct aw_pipeline *p, size_t i,
                           struct aw_pipeline_progress *out)
 {
-    const struct stream *st = &p->streams[i];
-    struct aw_ingest_stats is;
+    struct aw_source_stats ss;
+    const struct stream *st;
 
-    aw_ingest_stats(st->ingest, &is);
-    out->stream_id = st->sc->id;
-    out->decoded_seconds = is.seconds;
-    out->total_seconds = is.duration_ms >= 0 ? is.duration_ms / 1000.0 : -1;
-    out->phrases = atomic_load(&st->phrases);
-    out->done = atomic_load(&st->done);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    if (i < p->nstreams) {
+        st = p->streams[i];
+        st->src_ops->stats(st->src, &ss);
+        out->stream_id = st->sc.id;
+        out->decoded_seconds = ss.seconds;
+        out->total_seconds = ss.duration_ms >= 0 ? ss.duration_ms / 1000.0 : -1;
+        out->phrases = atomic_load(&st->phrases);
+        out->done = atomic_load(&st->done);
+    }
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
 }
 
 enum aw_err aw_pipeline_error(const struct aw_pipeline *p, char *msg,
                               size_t msg_size)
 {
-    for (size_t i = 0; i < p->nstreams; i++) {
-        const struct stream *st = &p->streams[i];
+    enum aw_err found = AW_OK;
+
+    if (msg_size)
+        msg[0] = '\0';
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    for (size_t i = 0; !found && i < p->nstreams; i++) {
+        const struct stream *st = p->streams[i];
         enum aw_err err;
-        char imsg[256];
+        char smsg[256];
 
         if (!atomic_load(&st->done))
             continue;
         if (st->err) {
             aw_errstr_set(msg, msg_size, "%s", st->errmsg);
-            return st->err;
+            found = st->err;
+            continue;
         }
         /* A source that failed for good ends the session cleanly: its
          * error is the stream's. */
-        aw_ingest_error(st->ingest, &err, imsg, sizeof(imsg));
+        st->src_ops->error(st->src, &err, smsg, sizeof(smsg));
         if (err && err != AW_ERR_EOF && err != AW_ERR_STOPPED) {
-            aw_errstr_set(msg, msg_size, "%s", imsg);
-            return err;
+            aw_errstr_set(msg, msg_size, "%s", smsg);
+            found = err;
         }
     }
-    if (msg_size)
-        msg[0] = '\0';
-    return AW_OK;
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+    return found;
+}
+
+int aw_pipeline_http_port(const struct aw_pipeline *p)
+{
+    return p->http ? aw_ws_server_port(p->http) : 0;
 }
 
 size_t aw_pipeline_destroy(struct aw_pipeline *p)
 {
+    struct aw_kafka *k;
     size_t left = 0;
 
     if (!p)
         return 0;
-    /* Ingest first: nothing may write a ring the sessions stop reading. */
-    for (size_t i = 0; i < p->nstreams; i++)
-        aw_ingest_stop(p->streams[i].ingest);
-    for (size_t i = 0; i < p->nstreams; i++)
-        aw_ingest_join(p->streams[i].ingest);
+    /* Sources first: nothing may write a ring the sessions stop reading. */
+    for (size_t i = 0; p->streams && i < p->nstreams; i++)
+        p->streams[i]->src_ops->stop(p->streams[i]->src);
+    for (struct stream *st = p->adding; st; st = st->next)
+        st->src_ops->stop(st->src);
+    for (size_t i = 0; p->streams && i < p->nstreams; i++)
+        p->streams[i]->src_ops->join(p->streams[i]->src);
     /* Stopping the transport closes every connection; their close
      * callbacks run here and reach sessions that still exist. */
     aw_transport_stop(p->t);
-    for (size_t i = 0; p->streams && i < p->nstreams; i++) {
-        struct stream *st = &p->streams[i];
+    aw_pipeline_maintain(p);
+    for (size_t i = 0; p->streams && i < p->nstreams; i++)
+        stream_free(p->streams[i]);
+    while (p->adding) {
+        struct stream *next = p->adding->next;
 
-        aw_stt_session_destroy(st->session);
-        aw_ingest_destroy(st->ingest);
-        if (st->ring_ok)
-            aw_ring_fini(&st->ring);
+        stream_free(p->adding);
+        p->adding = next;
     }
     aw_transport_timer_destroy(p->tick);
     aw_ws_server_destroy(p->http);
     aw_ws_client_destroy(p->wsc);
     aw_transport_destroy(p->t);
-    if (aw_sink_kafka(p->sink))
-        left = aw_kafka_flush(aw_sink_kafka(p->sink),
-                              p->conf->kafka_flush_timeout_ms);
+    k = aw_sink_kafka(p->sink);
+    if (k)
+        left = aw_kafka_flush(k, p->conf.kafka_flush_timeout_ms);
     /* Anything still queued is purged, counted and logged here. */
     aw_sink_destroy(p->sink);
     aw_buf_fini(&p->http_body);
+    aw_conf_free(&p->conf);
     free(p->streams);
+    free(p->key);
+    free(p->token);
+    free((char *)p->o.only_stream);
+    pthread_mutex_destroy(&p->lock);
     free(p);
     return left;
 }

@@ -35,8 +35,7 @@ enum aw_pipeline_mode {
 };
 
 struct aw_pipeline_opts {
-    const struct aw_conf *conf; /* borrowed for the pipeline's life */
-    const char *only_stream;    /* run only this stream id, or NULL */
+    const char *only_stream; /* run only this stream id, or NULL */
     enum aw_pipeline_mode mode;
     const char *key;   /* speech subscription key, or NULL */
     const char *token; /* bearer token, or NULL */
@@ -58,12 +57,15 @@ struct aw_pipeline_progress {
 
 /**
  * @brief Build every part of the pipeline without starting anything.
+ * @param conf  taken over: the pipeline frees it (and leaves *conf empty),
+ *              whatever the outcome
  * @returns NULL with errstr set: a bad stream option, a sink that cannot
  *          be created (bad Kafka setting, unwritable JSONL file), no such
  *          stream id.
  */
 struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
-                                    char *errstr, size_t errstr_size);
+                                    struct aw_conf *conf, char *errstr,
+                                    size_t errstr_size);
 
 /** Start the service thread and every ingest thread. */
 enum aw_err aw_pipeline_start(struct aw_pipeline *p);
@@ -74,6 +76,24 @@ enum aw_err aw_pipeline_start(struct aw_pipeline *p);
  * @locality any thread but the service thread
  */
 void aw_pipeline_stop(struct aw_pipeline *p);
+
+/**
+ * @brief Apply a new configuration: streams that are gone stop (their last
+ *        phrases are still published), new ones start, changed ones
+ *        restart, untouched ones are not disturbed. A change to a speech.*
+ *        or ingest.* setting restarts every stream; kafka.*, output.*,
+ *        http.* and the TLS settings take effect at the next restart.
+ * @param conf  taken over on success (*conf is left empty)
+ * @returns AW_OK; AW_ERR_INVAL (a new stream could not be built: nothing
+ *          changed); AW_ERR_STOPPED (stopping).
+ * @locality the caller's thread
+ */
+enum aw_err aw_pipeline_reload(struct aw_pipeline *p, struct aw_conf *conf,
+                               char *errstr, size_t errstr_size);
+
+/** Free streams that finished after a reload. Call it now and then (the
+ *  main loop does, every tick). @locality the caller's thread */
+void aw_pipeline_maintain(struct aw_pipeline *p);
 
 /** @returns true once every stream is done (ended, failed or stopped). */
 bool aw_pipeline_done(const struct aw_pipeline *p);
