@@ -4,6 +4,7 @@
  *   airwave run --config FILE [--stream ID]
  *   airwave transcribe [options] FILE|URL
  *   airwave check-config FILE
+ *   airwave devices
  *
  * The main thread parses arguments, loads the configuration, blocks the
  * signals every other thread inherits, starts the pipeline and then only
@@ -28,6 +29,7 @@
 #include "airwave/clock.h"
 #include "airwave/err.h"
 #include "airwave/log.h"
+#include "capture/capture.h"
 #include "conf/conf.h"
 #include "pipeline/pipeline.h"
 
@@ -43,6 +45,7 @@ static const char usage_text[] =
     "usage: airwave run --config FILE [--stream ID]\n"
     "       airwave transcribe [options] FILE|URL\n"
     "       airwave check-config FILE\n"
+    "       airwave devices\n"
     "       airwave --help | --version\n"
     "\n"
     "Turn radio and TV audio into text: decode a source with FFmpeg, stream\n"
@@ -69,6 +72,9 @@ static const char usage_text[] =
     "\n"
     "check-config   report every problem of a configuration file, with its\n"
     "               line and key\n"
+    "\n"
+    "devices        list the sound-card inputs a stream can capture from\n"
+    "               (url: portaudio:INDEX, portaudio:NAME or portaudio:)\n"
     "\n"
     "Common options:\n"
     "  --log-level L           error, warn, notice, info or debug\n"
@@ -264,7 +270,6 @@ static void reload(struct aw_pipeline *p, const char *path, const char *why)
     char errs[8192], errstr[512];
 
     AW_INFO("main", NULL, "%s: reloading %s", why, path);
-    aw_conf_defaults(&conf);
     if (aw_conf_load(&conf, path, errs, sizeof(errs))) {
         for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
             AW_ERROR("main", NULL, "reload refused: %s", line);
@@ -446,7 +451,6 @@ static int cmd_run(int argc, char **argv, const sigset_t *sigs)
     if (optind < argc)
         return usage_error("unexpected argument", argv[optind]);
 
-    aw_conf_defaults(&conf);
     code = load_conf(&conf, path);
     if (!code && level)
         code = set_log_option(&conf, "log.level", level);
@@ -534,7 +538,7 @@ static int cmd_transcribe(int argc, char **argv, const sigset_t *sigs)
     bool jsonl = false, quiet = false;
     struct aw_pipeline_opts po;
     struct aw_conf conf;
-    char errstr[1024], id[72];
+    char errstr[1024] = "", id[72];
     int c, code = 0;
 
     while ((c = getopt_long(argc, argv, "e:l:jf:p:c:qh", tr_longopts, NULL)) !=
@@ -580,11 +584,15 @@ static int cmd_transcribe(int argc, char **argv, const sigset_t *sigs)
     /* Quiet by default: the one line that matters on failure is printed by
      * fail_line(); --log-level shows the rest. */
     aw_log_threshold = AW_LOG_ERROR - 1;
-    aw_conf_defaults(&conf);
-    if (path)
+    if (path) {
         code = load_conf(&conf, path);
-    else
-        aw_conf_apply_env(&conf, errstr, sizeof(errstr));
+    } else if (aw_conf_defaults(&conf) ||
+               aw_conf_apply_env(&conf, errstr, sizeof(errstr))) {
+        fputs(errstr, stderr);
+        if (errstr[0] && errstr[strlen(errstr) - 1] != '\n')
+            fputc('\n', stderr);
+        code = EX_CONFIG;
+    }
     {
         const struct {
             const char *key, *value;
@@ -643,13 +651,28 @@ static int cmd_check_config(int argc, char **argv)
 
     if (argc != 2)
         return usage_error("check-config needs exactly one FILE", NULL);
-    aw_conf_defaults(&conf);
     code = load_conf(&conf, argv[1]);
     if (!code)
         printf("%s: ok, %zu stream%s\n", argv[1], conf.nstreams,
                conf.nstreams == 1 ? "" : "s");
     aw_conf_free(&conf);
     return code;
+}
+
+/* --- devices ------------------------------------------------------------ */
+
+static int cmd_devices(int argc, char **argv)
+{
+    char errstr[512];
+
+    (void)argv;
+    if (argc != 1)
+        return usage_error("devices takes no argument", NULL);
+    if (aw_capture_list_devices(stdout, errstr, sizeof(errstr))) {
+        fail_line("%s", errstr);
+        return EX_UNAVAILABLE;
+    }
+    return EX_OK;
 }
 
 int main(int argc, char **argv)
@@ -675,5 +698,7 @@ int main(int argc, char **argv)
         return cmd_transcribe(argc - 1, argv + 1, &sigs);
     if (!strcmp(cmd, "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(cmd, "devices"))
+        return cmd_devices(argc - 1, argv + 1);
     return usage_error("unknown command", cmd);
 }

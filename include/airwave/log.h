@@ -80,6 +80,9 @@ int aw_log_level_parse(const char *name);
  */
 bool aw_log_add_secret(const char *secret);
 
+/** Forget one registered secret (a bearer token that was replaced). */
+void aw_log_remove_secret(const char *secret);
+
 /** Forget every registered secret (used on configuration reload). */
 void aw_log_clear_secrets(void);
 

@@ -77,6 +77,22 @@ out:
     return ok;
 }
 
+void aw_log_remove_secret(const char *secret)
+{
+    if (!secret)
+        return;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nsecrets; i++) {
+        if (strcmp(secrets[i], secret))
+            continue;
+        free(secrets[i]);
+        secrets[i] = secrets[--nsecrets];
+        secrets[nsecrets] = NULL;
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 void aw_log_clear_secrets(void)
 {
     pthread_mutex_lock(&lock);

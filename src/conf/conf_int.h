@@ -74,10 +74,5 @@ struct aw_conf_prop {
 extern const struct aw_conf_prop aw_conf_props[];
 extern const size_t aw_conf_props_count;
 
-/* conf_passthru.c: the only code in airwave, outside the sink and ingest,
- * that touches librdkafka and libavformat, and only to ask them whether
- * they would accept an option; they apply it later. */
-aw_conf_check_fn aw_conf_check_kafka;
-aw_conf_check_fn aw_conf_check_ffmpeg;
 
 #endif

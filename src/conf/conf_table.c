@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 
 #include "conf/conf.h"
+#include "ingest/ingest.h"
+#include "sink/kafka.h"
 
 /* Offsets checked against the field's type at compile time: a row whose
  * type does not match its field does not build. */
@@ -353,7 +355,7 @@ static enum aw_err check_bootstrap(const char *name, const char *value,
         aw_errstr_set(err, err_size, "expected host:port[,host:port...]");
         return AW_ERR_INVAL;
     }
-    return aw_conf_check_kafka(name, value, err, err_size);
+    return aw_kafka_conf_check(name, value, err, err_size);
 }
 
 static const struct aw_conf_enum provider_values[] = {{"azure", 0, false},
@@ -575,7 +577,7 @@ const struct aw_conf_prop aw_conf_props[] = {
      .type = AW_CONF_T_PASS,
      .offset = CONF_FIELD(kafka, struct aw_kv *),
      .count_offset = CONF_FIELD(nkafka, size_t),
-     .check = aw_conf_check_kafka,
+     .check = aw_kafka_conf_check,
      .doc = "Any other librdkafka property, prefix stripped (SASL/SSL, "
             "acks, compression...); checked by librdkafka.",
      .doc_range = "librdkafka 2.0 properties",
@@ -587,7 +589,7 @@ const struct aw_conf_prop aw_conf_props[] = {
      .type = AW_CONF_T_PASS,
      .offset = CONF_FIELD(ffmpeg, struct aw_kv *),
      .count_offset = CONF_FIELD(nffmpeg, size_t),
-     .check = aw_conf_check_ffmpeg,
+     .check = aw_ingest_check_option,
      .doc = "libavformat input or protocol option for every stream "
             "(rw_timeout, reconnect, reconnect_streamed, user_agent...).",
      .doc_range = "FFmpeg 5.1 input options",
@@ -726,7 +728,7 @@ const struct aw_conf_prop aw_conf_props[] = {
      .type = AW_CONF_T_PASS,
      .offset = STREAM_FIELD(ffmpeg, struct aw_kv *),
      .count_offset = STREAM_FIELD(nffmpeg, size_t),
-     .check = aw_conf_check_ffmpeg,
+     .check = aw_ingest_check_option,
      .doc = "libavformat options of this stream, over the global ffmpeg.* "
             "ones.",
      .doc_range = "FFmpeg 5.1 input options",

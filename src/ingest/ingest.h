@@ -110,6 +110,17 @@ enum aw_err aw_ingest_check_options(const struct aw_kv *kv, size_t n,
                                     char *errstr, size_t errstr_size);
 
 /**
+ * @brief Check one pass-through option, name and value, against FFmpeg's
+ *        option tables (libavformat, its demuxers and protocols, and the
+ *        decoders), as the configuration loader does for ffmpeg.* keys.
+ * @returns AW_OK; AW_ERR_INVAL with the reason in \p err (without the
+ *          key: the caller names it); AW_ERR_NOMEM.
+ * @locality any thread
+ */
+enum aw_err aw_ingest_check_option(const char *name, const char *value,
+                                   char *err, size_t err_size);
+
+/**
  * @brief Create the ingest of one stream. Nothing is opened yet.
  * @param opts  copied; need not outlive the call
  * @param ring  borrowed: must outlive the ingest; this ingest is its only

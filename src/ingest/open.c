@@ -64,33 +64,19 @@ int aw_ingest_interrupt_cb(void *opaque)
 /* An option counts as known if some demuxer, protocol, libavformat itself
  * or a decoder takes it when reading. Encoder/muxer-only options are not
  * known: they would be silently ignored on input. */
-static bool option_known(const char *key)
-{
-    const AVClass *cls = avformat_get_class();
-
-    if (av_opt_find2(&cls, key, NULL, AV_OPT_FLAG_DECODING_PARAM,
-                     AV_OPT_SEARCH_CHILDREN | AV_OPT_SEARCH_FAKE_OBJ, NULL))
-        return true;
-    cls = avcodec_get_class();
-    return av_opt_find2(&cls, key, NULL, AV_OPT_FLAG_DECODING_PARAM,
-                        AV_OPT_SEARCH_CHILDREN | AV_OPT_SEARCH_FAKE_OBJ,
-                        NULL) != NULL;
-}
-
 enum aw_err aw_ingest_check_options(const struct aw_kv *kv, size_t n,
                                     char *errstr, size_t errstr_size)
 {
-    aw_ingest_global_init();
+    char why[256];
+
     for (size_t i = 0; i < n; i++) {
-        if (!kv[i].key || !kv[i].key[0] || !kv[i].value) {
-            aw_errstr_set(errstr, errstr_size,
-                          "ffmpeg option #%zu has no key or value", i + 1);
-            return AW_ERR_INVAL;
-        }
-        if (!option_known(kv[i].key)) {
-            aw_errstr_set(errstr, errstr_size, "unknown ffmpeg option %s",
-                          kv[i].key);
-            return AW_ERR_INVAL;
+        enum aw_err err =
+            aw_ingest_check_option(kv[i].key, kv[i].value, why, sizeof(why));
+
+        if (err) {
+            aw_errstr_set(errstr, errstr_size, "ffmpeg option %s: %s",
+                          kv[i].key ? kv[i].key : "", why);
+            return err;
         }
     }
     return AW_OK;
@@ -153,26 +139,18 @@ static enum aw_err build_dict(AVDictionary **d,
 }
 
 /* Options nobody took. Defaults of ours may legitimately stay (rw_timeout
- * for rtsp); a user option known elsewhere just does not apply to this
- * source (a global ffmpeg.reconnect also reaches file streams). */
-static enum aw_err report_leftovers(const struct aw_ingest_opts *opts,
-                                    const char *url, AVDictionary *d,
-                                    char *errstr, size_t errstr_size)
+ * for rtsp); every user option was checked against FFmpeg's tables when the
+ * ingest was made, so one left over just does not apply to this source (a
+ * global ffmpeg.reconnect also reaches file streams). */
+static void report_leftovers(const struct aw_ingest_opts *opts, const char *url,
+                             AVDictionary *d)
 {
     const AVDictionaryEntry *e = NULL;
 
-    while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX))) {
-        if (!user_key(opts, e->key))
-            continue;
-        if (!option_known(e->key)) {
-            aw_errstr_set(errstr, errstr_size, "unknown ffmpeg option %s",
-                          e->key);
-            return AW_ERR_INVAL;
-        }
-        AW_INFO(MOD, opts->stream_id, "ffmpeg option %s does not apply to %s",
-                e->key, url);
-    }
-    return AW_OK;
+    while ((e = av_dict_get(d, "", e, AV_DICT_IGNORE_SUFFIX)))
+        if (user_key(opts, e->key))
+            AW_INFO(MOD, opts->stream_id,
+                    "ffmpeg option %s does not apply to %s", e->key, url);
 }
 
 enum aw_err aw_ingest_translate_error(int averr, const char *url, bool is_path,
@@ -523,9 +501,7 @@ aw_ingest_source_open(struct aw_source *src, const struct aw_ingest_opts *opts,
     err = open_decoder(src, codec, &dict, errstr, errstr_size);
     if (err != AW_OK)
         goto fail;
-    err = report_leftovers(opts, url_redacted, dict, errstr, errstr_size);
-    if (err != AW_OK)
-        goto fail;
+    report_leftovers(opts, url_redacted, dict);
 
     src->icy = !custom_pb && aw_ingest_url_is_http(opts->url) &&
                strcmp(fmt->iformat->name, "hls") != 0;

@@ -300,9 +300,10 @@ static bool write_readiness(struct aw_pipeline *p, struct aw_buf *b)
     return ready;
 }
 
-static int on_http(void *opaque, const char *path, const char **content_type,
-                   const char **body)
+static int on_http(void *opaque, const struct aw_ws_server_request *req,
+                   const char **content_type, const char **body)
 {
+    const char *path = aw_ws_server_request_path(req);
     struct aw_pipeline *p = opaque;
     struct aw_buf *b = &p->http_body;
     int status = 200;

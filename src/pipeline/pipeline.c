@@ -136,12 +136,57 @@ static void io_want_write(void *opaque)
     aw_ws_conn_want_write(st->conn);
 }
 
+/* With a token endpoint, every connection shows a bearer token and the
+ * key itself never travels on the websocket. */
+static enum aw_err io_credentials(void *opaque, bool reconnect,
+                                  const char **key, const char **token,
+                                  char *errstr, size_t errstr_size)
+{
+    struct stream *st = opaque;
+    struct aw_pipeline *p = st->p;
+
+    if (!p->tokens) {
+        *key = p->key;
+        *token = p->token;
+        return AW_OK;
+    }
+    *key = NULL;
+    return aw_stt_token_get(p->tokens, reconnect, token, errstr, errstr_size);
+}
+
 static const struct aw_stt_session_io session_io = {
     .connect = io_connect,
     .close = io_close,
     .want_write = io_want_write,
     .transcript = on_transcript,
     .event = on_event,
+    .credentials = io_credentials,
+};
+
+static void token_done(void *opaque, int status, const char *body, size_t len,
+                       enum aw_err err, const char *detail)
+{
+    struct aw_pipeline *p = opaque;
+
+    aw_stt_token_on_result(p->tokens, status, body, len, err, detail);
+}
+
+static enum aw_err token_fetch(void *opaque, const char *url, const char *key)
+{
+    struct aw_pipeline *p = opaque;
+    const struct aw_ws_header hdr = {"Ocp-Apim-Subscription-Key", key};
+    char errstr[256];
+    enum aw_err err;
+
+    err = aw_http_post(p->wsc, url, &hdr, 1, AW_STT_TOKEN_MAX_BYTES, token_done,
+                       p, errstr, sizeof(errstr));
+    if (err)
+        AW_WARN(MOD, NULL, "token endpoint: %s", errstr);
+    return err;
+}
+
+static const struct aw_stt_token_io token_io = {
+    .fetch = token_fetch,
 };
 
 /* --- streams: creation and destruction (caller's thread) --------------- */
@@ -381,6 +426,16 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
         goto fail;
     if (p->conf.http_listen && aw_pipeline_http_init(p, errstr, errstr_size))
         goto fail;
+    if (p->conf.speech_token_endpoint) {
+        struct aw_stt_token_opts tok = {
+            .url = p->conf.speech_token_endpoint,
+            .key = p->key,
+        };
+
+        p->tokens = aw_stt_token_new(&tok, &token_io, p, errstr, errstr_size);
+        if (!p->tokens)
+            goto fail;
+    }
     p->tick = aw_transport_timer_new(p->t, on_tick, p);
     if (!p->tick) {
         aw_errstr_set(errstr, errstr_size, "out of memory");
@@ -667,6 +722,7 @@ size_t aw_pipeline_destroy(struct aw_pipeline *p)
         p->adding = next;
     }
     aw_transport_timer_destroy(p->tick);
+    aw_stt_token_destroy(p->tokens);
     aw_ws_server_destroy(p->http);
     aw_ws_client_destroy(p->wsc);
     aw_transport_destroy(p->t);

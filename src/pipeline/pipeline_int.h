@@ -24,6 +24,7 @@
 #include "pipeline/source.h"
 #include "sink/sink.h"
 #include "stt/session.h"
+#include "stt/token.h"
 #include "transport/transport.h"
 #include "transport/ws_client.h"
 #include "transport/ws_server.h"
@@ -53,6 +54,7 @@ struct aw_pipeline {
     struct aw_conf conf; /* owned */
     char *key;           /* speech key, or NULL */
     char *token;
+    struct aw_stt_token *tokens; /* bearer tokens, when configured */
     struct aw_transport *t;
     struct aw_ws_client *wsc;
     struct aw_transport_timer *tick;

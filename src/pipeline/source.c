@@ -5,6 +5,7 @@
 #include "pipeline/source.h"
 
 static const struct aw_source_ops *const sources[] = {
+    &aw_source_portaudio_ops,
     &aw_source_ffmpeg_ops,
 };
 

@@ -63,6 +63,7 @@ struct aw_source_ops {
 };
 
 extern const struct aw_source_ops aw_source_ffmpeg_ops;
+extern const struct aw_source_ops aw_source_portaudio_ops;
 
 /** The module that handles \p url, or NULL. */
 const struct aw_source_ops *aw_source_for(const char *url);

@@ -181,6 +181,7 @@ UINT_SETTER(set_queue, queue_ms, 500, 600000)
 UINT_SETTER(set_hyp, engine_conf.hyp_interval_ms, 0, 60000)
 UINT_SETTER(set_idle_decoders, engine_conf.max_idle_streams, 0, 1024)
 UINT_SETTER(set_max_speed, max_speed_pct, 0, 100000)
+UINT_SETTER(set_token_seconds, token_lifetime_s, 1, 86400)
 
 static int set_log_level(struct cli *c, const char *v)
 {
@@ -281,6 +282,10 @@ static const struct opt opts[] = {
     {"--hypothesis-interval-ms", "N",
      "speech.hypothesis at most every N ms of audio (default 300; 0 = none)",
      set_hyp},
+    {"--token-seconds", "N",
+     "lifetime of the bearer tokens POST /sts/v1.0/issueToken hands out\n"
+     "for the key (default 600, as Azure's)",
+     set_token_seconds},
     {"--max-speed", "PERCENT",
      "decode each session no faster than PERCENT of real time, e.g. 50:\n"
      "a service that falls behind, for testing clients (default 0 = as\n"

@@ -124,16 +124,33 @@ int aw_speechd_handshake(const struct aw_speechd_policy *pol, const char *path,
     }
     out->mode = paths[i].mode;
 
+    out->auth = "none";
     if (pol->key) {
         err =
             lookup(opaque, true, "Ocp-Apim-Subscription-Key", buf, sizeof(buf));
         if (err == AW_ERR_NOT_FOUND)
             err = lookup(opaque, false, "Ocp-Apim-Subscription-Key", buf,
                          sizeof(buf));
-        if (err || !aw_speechd_key_equal(buf, pol->key)) {
-            *body = err == AW_ERR_NOT_FOUND ? "Missing subscription key."
-                                            : "Invalid subscription key.";
+        if (err == AW_ERR_NOT_FOUND) {
+            /* No key: a bearer token from the token endpoint will do. */
+            err = lookup(opaque, true, "Authorization", buf, sizeof(buf));
+            if (err == AW_ERR_NOT_FOUND)
+                err = lookup(opaque, false, "Authorization", buf, sizeof(buf));
+            if (err == AW_ERR_NOT_FOUND) {
+                *body = "Missing subscription key or authorization token.";
+                return 401;
+            }
+            if (err || strncasecmp(buf, "Bearer ", 7) || !pol->token_ok ||
+                !pol->token_ok(pol->token_opaque, buf + 7)) {
+                *body = "Invalid or expired token.";
+                return 403;
+            }
+            out->auth = "bearer";
+        } else if (err || !aw_speechd_key_equal(buf, pol->key)) {
+            *body = "Invalid subscription key.";
             return 401;
+        } else {
+            out->auth = "key";
         }
     }
 

@@ -42,6 +42,9 @@
 /** What the server accepts; borrowed, must outlive the connections. */
 struct aw_speechd_policy {
     const char *key; /* subscription key, or NULL: anyone is accepted */
+    /* With a key: is this bearer token one we issued and still valid? */
+    bool (*token_ok)(void *opaque, const char *token);
+    void *token_opaque;
     const char *const *languages; /* accepted locales, NULL-terminated */
     uint32_t initial_silence_ms;  /* default InitialSilenceTimeout */
     struct aw_usp_limits limits;  /* applied to every client message */
@@ -52,6 +55,7 @@ struct aw_speechd_params {
     enum aw_speechd_mode mode;
     char language[AW_SPEECHD_LANG_MAX];
     bool language_ok; /* false: open, then close 1007 (as the service) */
+    const char *auth; /* "key", "bearer" or "none": for the log */
     char connection_id[AW_UUID_NODASH_LEN];
     struct aw_speechd_turn_conf turn; /* defaults of every turn */
 };
@@ -69,10 +73,15 @@ typedef enum aw_err (*aw_speechd_lookup_fn)(void *opaque, bool header,
 
 /**
  * @brief Decide an upgrade request.
+ *
+ * With a key configured, a client shows either the key
+ * (Ocp-Apim-Subscription-Key) or a token from the token endpoint
+ * (Authorization: Bearer TOKEN), each in a header or the query string.
  * @param path    the request path, without the query
  * @param[out] body  on refusal, a short text for the response body
  * @returns 0 to accept (\p out filled in), or the HTTP status that refuses:
- *          404 (path), 401 (key), 400 (connection id, language, format).
+ *          404 (path), 401 (no or wrong key), 403 (invalid or expired
+ *          token), 400 (connection id, language, format).
  *          Capacity (503) is the server's business.
  */
 int aw_speechd_handshake(const struct aw_speechd_policy *pol, const char *path,

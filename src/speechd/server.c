@@ -25,6 +25,7 @@
 #include "airwave/clock.h"
 #include "airwave/log.h"
 #include "speechd/proto.h"
+#include "speechd/tokens.h"
 #include "speechd/turn.h"
 #include "speechd/workers.h"
 #include "stt/usp.h"
@@ -122,7 +123,9 @@ struct aw_speechd {
     struct aw_speechd_pool *pool;
     struct aw_transport *t;
     struct aw_ws_server *srv;
-    size_t queue_high; /* samples */
+    struct aw_speechd_tokens *tokens;
+    char token_body[AW_SPEECHD_TOKEN_LEN]; /* service thread: a reply */
+    size_t queue_high;                     /* samples */
     size_t queue_low;
     size_t queue_hard;
     _Atomic bool stopping;
@@ -769,11 +772,11 @@ static void on_open(void *opaque, struct aw_ws_server_conn *conn,
     s->proto.tag = s->tag;
     AW_INFO(MOD, s->tag,
             "open mode=%s language=%s format=%s word_timings=%s peer=%s "
-            "connection_id=%s worker=%u",
+            "connection_id=%s worker=%u auth=%s",
             aw_speechd_mode_name(s->params.mode), s->params.language,
             s->params.turn.detailed ? "detailed" : "simple",
             s->params.turn.word_timings ? "true" : "false", s->peer,
-            s->params.connection_id, s->worker);
+            s->params.connection_id, s->worker, s->params.auth);
     if (sd->conf.max_connection_s)
         aw_ws_server_conn_timer(conn, TIMER_MAX,
                                 (uint64_t)sd->conf.max_connection_s * 1000);
@@ -898,8 +901,53 @@ static void on_abort(void *opaque, void *conn_user)
     session_unref(conn_user);
 }
 
+static bool token_ok(void *opaque, const char *token)
+{
+    struct aw_speechd *sd = opaque;
+
+    return aw_speechd_tokens_valid(sd->tokens, token);
+}
+
+/* The token service: POST /sts/v1.0/issueToken with the key, as Azure's
+ * regional endpoint answers it. Plain requests get 404, as before. */
+static int on_http(void *opaque, const struct aw_ws_server_request *req,
+                   const char **content_type, const char **body)
+{
+    struct aw_speechd *sd = opaque;
+    char key[1024];
+
+    if (strcmp(aw_ws_server_request_path(req), "/sts/v1.0/issueToken")) {
+        *body = "No such endpoint.";
+        return 404;
+    }
+    if (strcmp(aw_ws_server_request_method(req), "POST")) {
+        *body = "Use POST.";
+        return 405;
+    }
+    if (sd->conf.key &&
+        (aw_ws_server_request_header(req, "Ocp-Apim-Subscription-Key", key,
+                                     sizeof(key)) ||
+         !aw_speechd_key_equal(key, sd->conf.key))) {
+        AW_INFO(MOD, NULL, "token refused peer=%s",
+                aw_ws_server_request_peer(req));
+        *body = "Access denied due to invalid subscription key.";
+        return 401;
+    }
+    if (aw_speechd_tokens_issue(sd->tokens, sd->token_body)) {
+        *body = "No entropy.";
+        return 500;
+    }
+    AW_INFO(MOD, NULL, "token issued peer=%s lifetime_s=%u",
+            aw_ws_server_request_peer(req),
+            sd->conf.token_lifetime_s ? sd->conf.token_lifetime_s : 600);
+    *content_type = "text/plain";
+    *body = sd->token_body;
+    return 200;
+}
+
 static const struct aw_ws_server_ops server_ops = {
     .on_upgrade = on_upgrade,
+    .on_http = on_http,
     .on_open = on_open,
     .on_message = on_message,
     .on_timer = on_timer,
@@ -929,6 +977,15 @@ struct aw_speechd *aw_speechd_new(const struct aw_speechd_conf *conf,
     sd->policy.key = conf->key;
     sd->policy.languages = conf->languages;
     sd->policy.initial_silence_ms = conf->initial_silence_ms;
+    sd->policy.token_ok = token_ok;
+    sd->policy.token_opaque = sd;
+    sd->tokens = aw_speechd_tokens_new(
+        conf->token_lifetime_s ? conf->token_lifetime_s : 600, 1024);
+    if (!sd->tokens) {
+        aw_errstr_set(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    aw_log_add_secret(conf->key);
     sd->policy.limits = aw_usp_default_limits;
     /* The Java client prepends the RIFF header to a full 8 KiB chunk. */
     sd->policy.limits.max_audio_body_bytes =
@@ -1027,5 +1084,6 @@ void aw_speechd_destroy(struct aw_speechd *sd)
     if (sd->engine)
         sd->conf.engine->destroy(sd->engine);
     pthread_mutex_destroy(&sd->adapt_lock);
+    aw_speechd_tokens_destroy(sd->tokens);
     free(sd);
 }

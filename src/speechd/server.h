@@ -42,6 +42,7 @@ struct aw_speechd_conf {
     size_t max_message_bytes;    /* whole websocket message; beyond: 1009 */
     uint32_t initial_silence_ms; /* default InitialSilenceTimeout */
     unsigned queue_ms; /* audio queued per session before backpressure */
+    unsigned token_lifetime_s; /* bearer tokens issued here; 0 = 600 */
     unsigned max_speed_pct; /* decode no faster than this % of real time
                                per session; 0 = as fast as possible. A
                                slow service, for testing clients. */

@@ -550,8 +550,12 @@ static void start_connect(struct aw_stt_session *s)
     enum aw_err err;
 
     if (s->io.credentials) {
-        err =
-            s->io.credentials(s->opaque, &key, &token, errstr, sizeof(errstr));
+        err = s->io.credentials(s->opaque, s->ever_connected, &key, &token,
+                                errstr, sizeof(errstr));
+        if (err == AW_ERR_AGAIN) {
+            s->retry_at_ms = now_ms(s) + 50;
+            return;
+        }
         if (err) {
             if (!aw_err_is_retriable(err)) {
                 set_failed(s, err, errstr);

@@ -51,11 +51,18 @@ struct aw_stt_session_io {
     void (*want_write)(void *opaque);
     void (*transcript)(void *opaque, const struct aw_transcript *t);
     void (*event)(void *opaque, const struct aw_stream_event *e);
-    /** Fresh credentials before each connection (bearer tokens expire);
-     *  may be NULL, then the opts' key and token are used. */
-    enum aw_err (*credentials)(void *opaque, const char **key,
-                               const char **token, char *errstr,
-                               size_t errstr_size);
+    /**
+     * Credentials for the next connection (bearer tokens expire and are
+     * refreshed before a reconnect); may be NULL, then the opts' key and
+     * token are used.
+     * @param reconnect  the connection replaces one that was open
+     * @returns AW_OK; AW_ERR_AGAIN to be asked again shortly (a token is
+     *          being fetched); a retriable error (backoff); any other
+     *          error stops the session.
+     */
+    enum aw_err (*credentials)(void *opaque, bool reconnect,
+                               const char **key, const char **token,
+                               char *errstr, size_t errstr_size);
 };
 
 struct aw_stt_session_opts {

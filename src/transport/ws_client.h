@@ -77,6 +77,29 @@ struct aw_ws_conn *aw_ws_connect(struct aw_ws_client *c, const char *url,
                                  const struct aw_ws_conn_cbs *cbs, void *opaque,
                                  char *errstr, size_t errstr_size);
 
+/**
+ * @brief Called once with the outcome of an HTTP request.
+ * @param status  the HTTP status, 0 if no response came
+ * @param body    the response body (NUL-terminated, borrowed for the call)
+ * @param err     AW_OK when a response came, else the failure
+ */
+typedef void (*aw_http_done_fn)(void *opaque, int status, const char *body,
+                                size_t len, enum aw_err err,
+                                const char *detail);
+
+/**
+ * @brief An HTTP(S) POST with an empty body (a token endpoint), on the same
+ *        TLS settings as the websocket connections.
+ * @param max_body  longer responses fail with AW_ERR_TOO_LARGE
+ * @returns AW_OK if the request started (\p done follows, on the service
+ *          thread), or an error with errstr set (\p done is not called).
+ * @locality service thread
+ */
+enum aw_err aw_http_post(struct aw_ws_client *c, const char *url,
+                         const struct aw_ws_header *hdrs, size_t nhdrs,
+                         size_t max_body, aw_http_done_fn done, void *opaque,
+                         char *errstr, size_t errstr_size);
+
 /** Ask for an on_writable callback. */
 void aw_ws_conn_want_write(struct aw_ws_conn *conn);
 

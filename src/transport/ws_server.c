@@ -117,6 +117,7 @@ struct aw_ws_server {
 
 struct aw_ws_server_request {
     struct lws *wsi;
+    const char *method; /* "GET" or "POST" */
     char path[PATH_MAX_BYTES];
     char peer[64];
 };
@@ -438,6 +439,11 @@ const char *aw_ws_server_request_peer(const struct aw_ws_server_request *req)
     return req->peer;
 }
 
+const char *aw_ws_server_request_method(const struct aw_ws_server_request *req)
+{
+    return req->method ? req->method : "GET";
+}
+
 enum aw_err aw_ws_server_request_header(const struct aw_ws_server_request *req,
                                         const char *name, char *buf, size_t cap)
 {
@@ -681,11 +687,25 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
         const char *ctype = "text/plain", *body = "Not found.";
+        struct aw_ws_server_request req;
         int status = 404;
+        char clen[24] = "";
 
-        if (srv->ops.on_http)
-            status = srv->ops.on_http(srv->opaque, in ? (const char *)in : "",
-                                      &ctype, &body);
+        memset(&req, 0, sizeof(req));
+        req.wsi = wsi;
+        req.method =
+            lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) ? "POST" : "GET";
+        aw_errstr_set(req.path, sizeof(req.path), "%s",
+                      in ? (const char *)in : "");
+        lws_get_peer_simple(wsi, req.peer, sizeof(req.peer));
+        lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        if (!strcmp(req.method, "POST") && clen[0] && strcmp(clen, "0")) {
+            /* Nothing served here takes a request body. */
+            status = 413;
+            body = "Request bodies are not accepted.";
+        } else if (srv->ops.on_http) {
+            status = srv->ops.on_http(srv->opaque, &req, &ctype, &body);
+        }
         if (http_reply(wsi, (unsigned)status, ctype, body))
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -80,12 +80,13 @@ struct aw_ws_server_ops {
      *  \p conn_user. */
     void (*on_abort)(void *opaque, void *conn_user);
     /**
-     * Optional: a plain HTTP GET (no upgrade). Set the body and its type
-     * (both borrowed until the call returns).
+     * Optional: a plain HTTP GET or POST without a body (no upgrade); look
+     * at it with aw_ws_server_request_*(). Set the body and its type (both
+     * borrowed until the call returns). A POST with a body gets 413.
      * @returns the HTTP status; without a handler every request gets 404.
      */
-    int (*on_http)(void *opaque, const char *path, const char **content_type,
-                   const char **body);
+    int (*on_http)(void *opaque, const struct aw_ws_server_request *req,
+                   const char **content_type, const char **body);
 };
 
 /**
@@ -114,10 +115,13 @@ void aw_ws_server_close_all(struct aw_ws_server *srv, uint16_t code,
 /** NULL-safe. @locality after aw_transport_stop() */
 void aw_ws_server_destroy(struct aw_ws_server *srv);
 
-/* ---- the upgrade request (valid during on_upgrade only) ---------------- */
+/* ---- the request (valid during on_upgrade or on_http only) ------------- */
 
 /** The path, without the query string. */
 const char *aw_ws_server_request_path(const struct aw_ws_server_request *req);
+
+/** "GET" or "POST". */
+const char *aw_ws_server_request_method(const struct aw_ws_server_request *req);
 
 /** The peer's address, e.g. "127.0.0.1". */
 const char *aw_ws_server_request_peer(const struct aw_ws_server_request *req);

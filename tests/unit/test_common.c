@@ -188,6 +188,10 @@ static void test_log_redacts_secrets_and_quotes(void **state)
     assert_int_equal(aw_log_redact(text, sizeof(text)), 1);
     assert_string_equal(text, "key=[REDACTED] in an error");
 
+    /* A replaced secret (an old bearer token) can be let go. */
+    aw_log_remove_secret("Sup3rSecretKey");
+    AW_WARN("test", NULL, "Sup3rSecretKey");
+    assert_non_null(strstr(c.line, "Sup3rSecretKey"));
     aw_log_clear_secrets();
     aw_log_set_sink(NULL, NULL);
     assert_int_equal(aw_log_level_parse("debug"), AW_LOG_DEBUG);

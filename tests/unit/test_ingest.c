@@ -1005,6 +1005,10 @@ static void test_ingest_not_audio_is_unsupported(void **state)
     assert_string_equal(msg, want);
 }
 
+#define UNKNOWN_OPT                                                            \
+    "unknown ffmpeg option (not an input option of libavformat, a demuxer, "   \
+    "a protocol or a decoder)"
+
 static void test_ingest_unknown_ffmpeg_option_is_refused(void **state)
 {
     const struct aw_kv bad[] = {{"probesize", "100000", 3},
@@ -1027,10 +1031,10 @@ static void test_ingest_unknown_ffmpeg_option_is_refused(void **state)
     opts.ffmpeg = bad;
     opts.nffmpeg = AW_ARRAY_SIZE(bad);
     assert_null(aw_ingest_new(&opts, &ring, errstr, sizeof(errstr)));
-    assert_string_equal(errstr, "unknown ffmpeg option no_such_option");
+    assert_string_equal(errstr, "ffmpeg option no_such_option: " UNKNOWN_OPT);
     assert_int_equal(aw_ingest_probe(&opts, &info, errstr, sizeof(errstr)),
                      AW_ERR_INVAL);
-    assert_string_equal(errstr, "unknown ffmpeg option no_such_option");
+    assert_string_equal(errstr, "ffmpeg option no_such_option: " UNKNOWN_OPT);
     assert_int_equal(aw_ingest_check_options(bad, 1, errstr, sizeof(errstr)),
                      AW_OK);
 
@@ -1039,7 +1043,7 @@ static void test_ingest_unknown_ffmpeg_option_is_refused(void **state)
     opts.nffmpeg = AW_ARRAY_SIZE(encoder_only);
     assert_int_equal(aw_ingest_probe(&opts, &info, errstr, sizeof(errstr)),
                      AW_ERR_INVAL);
-    assert_string_equal(errstr, "unknown ffmpeg option b");
+    assert_string_equal(errstr, "ffmpeg option b: " UNKNOWN_OPT);
 
     /* Known options that only apply to other sources (a global
      * ffmpeg.reconnect reaches file streams too) are not errors. */

@@ -61,9 +61,22 @@ static void add(struct request *r, bool header, const char *name,
     r->kv[r->n++] = (struct kv){header, name, value};
 }
 
+/* The token service of these tests knows one token. */
+static bool token_ok(void *opaque, const char *token)
+{
+    return !strcmp(token, (const char *)opaque);
+}
+
 static struct aw_speechd_policy policy(const char *key)
 {
-    struct aw_speechd_policy pol = {key, langs, 5000, aw_usp_default_limits};
+    struct aw_speechd_policy pol = {
+        .key = key,
+        .token_ok = token_ok,
+        .token_opaque = (void *)"t0ken",
+        .languages = langs,
+        .initial_silence_ms = 5000,
+        .limits = aw_usp_default_limits,
+    };
 
     return pol;
 }
@@ -142,6 +155,20 @@ static void test_speechd_handshake_refusals(void **state)
 
     add(&r, true, "Ocp-Apim-Subscription-Key", "k3y-valuE");
     assert_int_equal(shake(&keyed, PATH, &r, &p, &body), 401);
+
+    /* A bearer token instead of the key: header or query (as browsers). */
+    r.n = 0;
+    add(&r, false, "language", "en-US");
+    add(&r, true, "X-ConnectionId", CID);
+    add(&r, true, "Authorization", "Bearer t0ken");
+    assert_int_equal(shake(&keyed, PATH, &r, &p, &body), 0);
+    assert_string_equal(p.auth, "bearer");
+    r.n = 2;
+    add(&r, false, "Authorization", "Bearer t0kex");
+    assert_int_equal(shake(&keyed, PATH, &r, &p, &body), 403);
+    r.n = 2;
+    add(&r, false, "Authorization", "Basic t0ken");
+    assert_int_equal(shake(&keyed, PATH, &r, &p, &body), 403);
 
     r.n = 0;
     add(&r, false, "language", "en-US");

@@ -1,24 +1,18 @@
 /*
- * Checks of pass-through options: kafka.* against librdkafka, ffmpeg.*
- * against libavformat's option tables.
+ * Checks of ffmpeg.* pass-through options against FFmpeg's own option
+ * tables, names and values, without opening anything: so a typo is refused
+ * by `airwave check-config` with its file and line, instead of surfacing
+ * when a stream starts. The ingest applies the options later.
  *
- * Only the sink (librdkafka) and ingest (libavformat) use these libraries;
- * this file asks them whether they would accept an option, so that a typo
- * in a Kafka or FFmpeg option is refused by `airwave check-config` with its
- * file and line instead of surfacing when a stream starts. Nothing here is
- * applied: the sink and ingest set the options themselves.
- *
- * Called from the thread that loads the configuration; no shared state.
+ * @locality any thread; no shared state.
  */
-#include "conf/conf_int.h"
-
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavformat/avio.h>
 #include <libavutil/avstring.h>
@@ -28,33 +22,7 @@
 #include <libavutil/opt.h>
 #include <libavutil/parseutils.h>
 
-enum aw_err aw_conf_check_kafka(const char *name, const char *value, char *err,
-                                size_t err_size)
-{
-    char rkerr[512];
-    rd_kafka_conf_t *rkconf;
-    rd_kafka_conf_res_t res;
-
-    /* librdkafka loads plugin libraries the moment this property is set, so
-     * setting it here would run foreign code while merely checking a file
-     * (or fuzzing). The sink sets it, and reports, when it starts. */
-    if (strcmp(name, "plugin.library.paths") == 0)
-        return AW_OK;
-
-    /* A scratch configuration per check: rd_kafka_conf_set() validates the
-     * name and the value exactly as the sink's later call will. */
-    rkconf = rd_kafka_conf_new();
-    if (!rkconf) {
-        aw_errstr_set(err, err_size, "out of memory");
-        return AW_ERR_NOMEM;
-    }
-    res = rd_kafka_conf_set(rkconf, name, value, rkerr, sizeof(rkerr));
-    rd_kafka_conf_destroy(rkconf);
-    if (res == RD_KAFKA_CONF_OK)
-        return AW_OK;
-    aw_errstr_set(err, err_size, "librdkafka: %s", rkerr);
-    return AW_ERR_INVAL;
-}
+#include "ingest/ingest.h"
 
 /* Added to the level of FFmpeg's messages about a stand-in object: far
  * above AV_LOG_TRACE, so no log callback shows them. */
@@ -375,17 +343,25 @@ static void search_class(const AVClass *cls, struct ffmpeg_search *fs)
         search_class(child, fs);
 }
 
-enum aw_err aw_conf_check_ffmpeg(const char *name, const char *value, char *err,
-                                 size_t err_size)
+enum aw_err aw_ingest_check_option(const char *name, const char *value,
+                                   char *err, size_t err_size)
 {
     struct ffmpeg_search fs = {.name = name, .value = value};
     char others[32];
 
+    if (!name || !*name || !value) {
+        aw_errstr_set(err, err_size, "ffmpeg option without a name or value");
+        return AW_ERR_INVAL;
+    }
+    aw_ingest_global_init();
+    /* Demuxing and protocol options, then the decoders' (the ingest hands
+     * the same dictionary to avcodec_open2()). */
     search_class(avformat_get_class(), &fs);
+    search_class(avcodec_get_class(), &fs);
     if (!fs.found) {
         aw_errstr_set(err, err_size,
                       "unknown ffmpeg option (not an input option of "
-                      "libavformat, a demuxer or a protocol)");
+                      "libavformat, a demuxer, a protocol or a decoder)");
         return AW_ERR_INVAL;
     }
     if (fs.accepted)
