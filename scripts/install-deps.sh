@@ -2,7 +2,8 @@
 # Install every Debian 12 and npm dependency airwave needs to build, test and
 # benchmark, on a fresh machine as root (or through sudo). Idempotent.
 #
-#   scripts/install-deps.sh            build + test dependencies
+#   scripts/install-deps.sh                          build + test dependencies
+#   AW_DEPS_BUILD_ONLY=1 scripts/install-deps.sh     runtime + build (images)
 #   AW_DEPS_RUNTIME_ONLY=1 scripts/install-deps.sh   runtime libraries only
 set -eu
 
@@ -25,6 +26,8 @@ golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev"
 
 if [ "${AW_DEPS_RUNTIME_ONLY:-0}" = 1 ]; then
     pkgs=$runtime
+elif [ "${AW_DEPS_BUILD_ONLY:-0}" = 1 ]; then
+    pkgs="$runtime $build"
 else
     pkgs="$runtime $build $tools"
 fi
@@ -40,7 +43,9 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
-[ "${AW_DEPS_RUNTIME_ONLY:-0}" = 1 ] && exit 0
+if [ "${AW_DEPS_RUNTIME_ONLY:-0}" = 1 ] || [ "${AW_DEPS_BUILD_ONLY:-0}" = 1 ]; then
+    exit 0
+fi
 
 # Node test clients (the official Azure Speech SDK, Kubernetes schemas): their
 # lock files are committed; node_modules stays out of the tree.
