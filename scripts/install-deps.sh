@@ -21,7 +21,7 @@ libwebsockets-dev libssl-dev librdkafka-dev libpocketsphinx-dev libsphinxbase-de
 pocketsphinx-en-us libyaml-dev libjansson-dev libcmocka-dev"
 
 tools="ffmpeg sox flite pocketsphinx kcat python3 curl icecast2 openssl
-libasound2-plugins alsa-utils valgrind procps time
+libasound2-plugins alsa-utils pulseaudio pulseaudio-utils valgrind procps time
 golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev"
 
 if [ "${AW_DEPS_RUNTIME_ONLY:-0}" = 1 ]; then
