@@ -274,9 +274,19 @@ static void write_live(struct aw_ingest *in, const int16_t *pcm, size_t n)
 {
     size_t w;
 
-    /* The GAP goes where the audio resumes, so only once there is room. */
-    if (in->pending_gap && aw_ring_space(in->ring))
-        flush_gap(in);
+    /* The GAP goes where the audio resumes, so only once there is room;
+     * until it is queued nothing is written, or audio would land before
+     * the gap it follows (the consumer frees room at any moment). */
+    if (in->pending_gap) {
+        if (aw_ring_space(in->ring))
+            flush_gap(in);
+        if (in->pending_gap) {
+            aw_ring_count_drops(in->ring, n);
+            in->pending_gap += n;
+            atomic_fetch_add_explicit(&in->dropped, n, memory_order_relaxed);
+            return;
+        }
+    }
     w = aw_ring_write(in->ring, pcm, n); /* counts its own drops */
     if (w < n) {
         in->pending_gap += n - w;

@@ -1087,8 +1087,11 @@ void aw_stt_session_finish(struct aw_stt_session *s)
     drain_marks(s);
     g = open_segment(s);
     if (g) {
+        /* The source's own END may come later and is then ignored: this
+         * is where the capture session ends for the timeline. */
         g->closed = true;
         g->end_pos = aw_ring_head(s->ring);
+        emit_event(s, AW_EVENT_END, g, g->end_pos, NULL, "stopped", 0, 0);
     }
     s->source_done = true;
     if (s->o.final_timeout_ms)

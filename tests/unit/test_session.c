@@ -556,6 +556,27 @@ static void test_session_publishes_source_gaps(void **state)
     destroy(f);
 }
 
+static void test_session_finish_publishes_the_end(void **state)
+{
+    struct aw_stt_session_opts o = base_opts();
+    struct fixture *f = make(&o);
+
+    (void)state;
+    mark(&f->ring, AW_RING_MARK_SESSION, false);
+    feed(&f->ring, &f->idx, 4000);
+    pump(f->s, 100);
+    /* A graceful stop: the last phrases are published, the capture
+     * session's end is an event, and the source's own END, arriving
+     * after, is not a second one. */
+    aw_stt_session_finish(f->s);
+    mark(&f->ring, AW_RING_MARK_END, true);
+    pump(f->s, 200);
+    assert_true(aw_stt_session_done(f->s, NULL, NULL));
+    assert_int_equal(fk.events[AW_EVENT_END], 1);
+    assert_int_equal(fk.nout, 2); /* the phrases that ended by 4 s */
+    destroy(f);
+}
+
 static void test_session_stops_on_refused_key(void **state)
 {
     struct aw_stt_session_opts o = base_opts();
@@ -654,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_session_new_turn_when_service_ends_one),
         cmocka_unit_test(test_session_ignores_repeated_phrases),
         cmocka_unit_test(test_session_publishes_source_gaps),
+        cmocka_unit_test(test_session_finish_publishes_the_end),
         cmocka_unit_test(test_session_stops_on_refused_key),
         cmocka_unit_test(test_session_stops_on_close_1007),
         cmocka_unit_test(test_session_gives_up_after_failed_connects),
