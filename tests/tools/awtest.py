@@ -232,6 +232,15 @@ def _on_signal(signum, _frame):
 signal.signal(signal.SIGTERM, _on_signal)
 
 
+def _excepthook(kind, value, tb):
+    # An uncaught exception fails the test: keep the scratch files, print logs.
+    _state["failed"] = True
+    sys.__excepthook__(kind, value, tb)
+
+
+sys.excepthook = _excepthook
+
+
 def popen(argv, **kw):
     """subprocess.Popen that is killed when the test exits."""
     p = subprocess.Popen(argv, preexec_fn=_set_pdeathsig, **kw)  # noqa: PLW1509
@@ -268,8 +277,9 @@ class Speechd:
     """
 
     def __init__(self, name="speechd", engine="pocketsphinx", key=None, extra=(), log_level=None,
-                 start_timeout=30):
+                 start_timeout=30, program=None):
         self.name = name
+        self.program = program  # default: BUILD/airwave-speechd
         self.engine = engine
         self.key = key
         self.extra = list(extra)
@@ -287,7 +297,7 @@ class Speechd:
         self.argv = None
 
     def start(self):
-        argv = [binary("airwave-speechd"), "--listen", "127.0.0.1:0", "--port-file", self.port_file]
+        argv = [self.program or binary("airwave-speechd"), "--listen", "127.0.0.1:0", "--port-file", self.port_file]
         if self.engine:
             argv += ["--engine", self.engine]
         if self.key is not None:
