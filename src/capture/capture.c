@@ -50,7 +50,9 @@ struct aw_capture {
     char *url;
     const char *spec; /* the DEVICE part of url */
     struct aw_backoff backoff;
-    struct aw_ring *ring; /* borrowed; we (or our callback) produce it */
+    struct aw_ring *ring;   /* borrowed; we (or our callback) produce it */
+    uint64_t notified_head; /* capture thread: at the last notify */
+    uint64_t notified_marks;
     uint32_t backoff_table[MAX_BACKOFF_TABLE];
 
     pthread_t thread;     /* the owner's thread: start, join */
@@ -182,6 +184,23 @@ static uint64_t to_16k(const struct aw_capture *cap, uint64_t frames)
 
 /* --- marks (only while no direct stream runs) ----------------------------- */
 
+/* Tell the consumer there is news (marks, or a chunk of audio), from this
+ * thread: the callback may have produced either. */
+static void notify(struct aw_capture *cap)
+{
+    uint64_t head = aw_ring_head(cap->ring);
+    uint64_t marks =
+        atomic_load_explicit(&cap->ring->mark_w, memory_order_acquire);
+
+    if (!cap->opts.notify ||
+        (marks == cap->notified_marks &&
+         head - cap->notified_head < AW_AUDIO_RATE_HZ / 10))
+        return;
+    cap->notified_head = head;
+    cap->notified_marks = marks;
+    cap->opts.notify(cap->opts.notify_opaque);
+}
+
 static void put_mark(struct aw_capture *cap, enum aw_ring_mark_type type,
                      const char *text, enum aw_err err, bool final,
                      int64_t wall_ms, uint64_t lost)
@@ -202,6 +221,7 @@ static void put_mark(struct aw_capture *cap, enum aw_ring_mark_type type,
     if (!aw_ring_mark(cap->ring, &m))
         AW_WARN(MOD, cap->stream_id, "mark queue full: %s mark lost",
                 (unsigned)type < AW_ARRAY_SIZE(names) ? names[type] : "a");
+    notify(cap);
 }
 
 /* @returns false when the mark queue is full: the loss stays pending. */
@@ -542,6 +562,7 @@ static enum aw_err run_session(struct aw_capture *cap, char *errstr,
                                       memory_order_acquire))
             session_started(cap);
         sync_counters(cap);
+        notify(cap);
 
         now = aw_clock_mono_us();
         frames = atomic_load_explicit(&cap->cb.frames, memory_order_relaxed);

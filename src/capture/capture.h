@@ -59,6 +59,10 @@ struct aw_capture_opts {
     int max_reconnects;           /* reopen attempts in a row; -1 (default) =
                                      forever, 0 = never */
     const struct aw_backoff *backoff; /* NULL: the default table */
+    /* Called on the capture thread (never the callback) when the ring has
+     * news for its consumer: a mark, or another 100 ms of audio. */
+    void (*notify)(void *opaque);
+    void *notify_opaque;
 };
 
 /** Fill \p opts with the defaults above (url NULL). */

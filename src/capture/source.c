@@ -23,6 +23,8 @@ static void *portaudio_create(const struct aw_source_args *a,
     co.stream_id = a->sc->id;
     co.url = a->sc->url;
     co.stall_timeout_seconds = a->conf->ingest_stall_seconds;
+    co.notify = a->notify;
+    co.notify_opaque = a->notify_opaque;
     /* One-shot use wants an answer, not a vigil: a device that fails is
      * given two more tries, as ingest gives a URL. */
     if (a->oneshot)

@@ -64,6 +64,10 @@ struct aw_ingest_opts {
     int max_reconnects;           /* live sources: reopen attempts in a row; -1
                                      (default) = forever, 0 = never */
     const struct aw_backoff *backoff; /* NULL: the default table */
+    /* Called on the ingest thread when the ring has news for its
+     * consumer: a mark, or another 100 ms of audio. Must not block. */
+    void (*notify)(void *opaque);
+    void *notify_opaque;
 };
 
 /** Fill \p opts with the defaults above (url NULL). Always call it first:

@@ -31,6 +31,8 @@ static void *ffmpeg_create(const struct aw_source_args *a, struct aw_ring *ring,
     io.audio_track = sc->audio_track;
     io.audio_language = sc->audio_language;
     io.stall_timeout_seconds = conf->ingest_stall_seconds;
+    io.notify = a->notify;
+    io.notify_opaque = a->notify_opaque;
     /* One-shot use wants an answer, not a vigil: a source that cannot be
      * reached is given two more tries. */
     if (a->oneshot)

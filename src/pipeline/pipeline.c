@@ -17,7 +17,7 @@
 #include "pipeline/pipeline_int.h"
 
 #define MOD           "pipeline"
-#define POLL_MS       20
+#define MIN_TIMER_MS  5
 #define MARK_SLOTS    64
 #define HTTP_BODY_MAX (16 * 1024 * 1024)
 
@@ -189,6 +189,24 @@ static const struct aw_stt_token_io token_io = {
     .fetch = token_fetch,
 };
 
+/*
+ * A source has news for its session (a source thread calls this). The
+ * service thread sleeps between events instead of polling: one wake-up
+ * is enough however many streams have news before it runs, and it looks
+ * only at the dirty ones. The stream outlives every call: its source is
+ * joined before it is freed.
+ */
+static void on_source_news(void *opaque)
+{
+    struct stream *st = opaque;
+    struct aw_pipeline *p = st->p;
+
+    if (atomic_exchange(&st->dirty, true))
+        return;
+    if (!atomic_exchange(&p->news, true))
+        aw_transport_wake(p->t);
+}
+
 /* --- streams: creation and destruction (caller's thread) --------------- */
 
 static void stream_free(struct stream *st)
@@ -242,6 +260,8 @@ static struct stream *stream_new(struct aw_pipeline *p,
     sa.sc = &st->sc;
     sa.conf = conf;
     sa.oneshot = p->o.mode == AW_PIPELINE_ONESHOT;
+    sa.notify = on_source_news;
+    sa.notify_opaque = st;
     st->src = st->src_ops->create(&sa, &st->ring, err2, sizeof(err2));
     if (!st->src) {
         st->src_ops = NULL;
@@ -291,6 +311,7 @@ static void update_list(struct aw_pipeline *p)
     while ((st = p->adding) != NULL && p->nstreams < p->cap) {
         p->adding = st->next;
         st->next = NULL;
+        atomic_store(&st->dirty, true); /* news it may have had before */
         p->streams[p->nstreams++] = st;
     }
     while (i < p->nstreams) {
@@ -306,21 +327,32 @@ static void update_list(struct aw_pipeline *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-static void poll_streams(struct aw_pipeline *p)
+/* One pass over the streams: the dirty ones (or all, on the timer), then
+ * the timer again for the earliest thing any session waits for. */
+static void poll_streams(struct aw_pipeline *p, bool all)
 {
+    uint64_t next_ms = 1000;
+
+    atomic_store(&p->news, false);
+    p->last_tick_ms = aw_clock_mono_ms();
     update_list(p);
     for (size_t i = 0; i < p->nstreams; i++) {
         struct stream *st = p->streams[i];
         const char *detail;
         enum aw_err err;
+        bool dirty = atomic_exchange(&st->dirty, false);
 
         if (atomic_load(&st->retire) && !st->retiring) {
             st->retiring = true;
             aw_stt_session_finish(st->session);
+            dirty = true;
         }
         if (atomic_load(&st->done))
             continue;
-        aw_stt_session_poll(st->session);
+        if (dirty || all)
+            aw_stt_session_poll(st->session);
+        if (aw_stt_session_next_timer_ms(st->session) < next_ms)
+            next_ms = aw_stt_session_next_timer_ms(st->session);
         if (!aw_stt_session_done(st->session, &err, &detail))
             continue;
         st->err = err;
@@ -330,15 +362,21 @@ static void poll_streams(struct aw_pipeline *p)
             st->src_ops->stop(st->src);
         atomic_store(&st->done, true);
     }
+    /* Each timer firing costs libwebsockets up to a millisecond of busy
+     * polling (it sleeps in whole milliseconds, then spins to the
+     * microsecond): the timer only runs for what needs it. */
+    aw_transport_timer_schedule(p->tick, next_ms < MIN_TIMER_MS ? MIN_TIMER_MS
+                                                                : next_ms);
 }
 
 static void on_tick(void *opaque)
 {
-    struct aw_pipeline *p = opaque;
+    poll_streams(opaque, true);
+}
 
-    p->last_tick_ms = aw_clock_mono_ms();
-    poll_streams(p);
-    aw_transport_timer_schedule(p->tick, POLL_MS);
+static void on_wake(void *opaque)
+{
+    poll_streams(opaque, false);
 }
 
 static void finish_all(void *opaque)
@@ -437,7 +475,7 @@ struct aw_pipeline *aw_pipeline_new(const struct aw_pipeline_opts *opts,
             goto fail;
     }
     p->tick = aw_transport_timer_new(p->t, on_tick, p);
-    if (!p->tick) {
+    if (!p->tick || aw_transport_on_wake(p->t, on_wake, p)) {
         aw_errstr_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -592,6 +630,7 @@ enum aw_err aw_pipeline_reload(struct aw_pipeline *p, struct aw_conf *conf,
     aw_conf_free(&p->conf);
     p->conf = *conf;
     *conf = (struct aw_conf){0};
+    aw_transport_wake(p->t); /* the service thread acts on it now */
     AW_INFO(MOD, NULL,
             "configuration reloaded: %zu stream%s kept, %zu restarted, "
             "%zu removed, %zu added",

@@ -42,6 +42,7 @@ struct stream {
     _Atomic bool retire;            /* asked to finish for good (reload) */
     bool retiring;                  /* service thread: finishing for good */
     _Atomic bool done;              /* the session has nothing left to do */
+    _Atomic bool dirty;             /* its source has news (notify) */
     _Atomic uint64_t phrases;
     struct aw_histogram latency;
     enum aw_err err; /* written on the service thread before done */
@@ -61,7 +62,8 @@ struct aw_pipeline {
     struct aw_sink *sink;
     struct aw_ws_server *http; /* /metrics /healthz /readyz, or NULL */
     struct aw_buf http_body;   /* service thread */
-    uint64_t last_tick_ms;     /* service thread */
+    uint64_t last_tick_ms;     /* service thread: the last pass */
+    _Atomic bool news;         /* some stream is dirty: a wake is due */
 
     pthread_mutex_t lock;
     struct stream **streams; /* service thread adds and removes */

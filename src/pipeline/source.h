@@ -38,6 +38,11 @@ struct aw_source_args {
     const struct aw_stream_conf *sc; /* the stream's own settings */
     const struct aw_conf *conf;      /* the global ones */
     bool oneshot; /* one-shot use: give up on an unreachable source soon */
+    /* To call (from the source's own thread, never a real-time callback)
+     * when the ring has news: a mark or another chunk of audio. The
+     * consumer sleeps in between. */
+    void (*notify)(void *opaque);
+    void *notify_opaque;
 };
 
 struct aw_source_ops {

@@ -1071,13 +1071,40 @@ void aw_stt_session_poll(struct aw_stt_session *s)
         s->io.want_write(s->opaque);
 }
 
+/* The earliest of \p due and \p start + \p after, if that is set. */
+static uint64_t sooner(uint64_t due, uint64_t start, uint64_t after)
+{
+    return after && start + after < due ? start + after : due;
+}
+
 uint64_t aw_stt_session_next_timer_ms(const struct aw_stt_session *s)
 {
-    uint64_t now = now_ms(s);
+    uint64_t now = now_ms(s), due = now + 1000;
+    const struct turn *t = &s->turn;
 
-    if (s->conn == AW_STT_CONN_DOWN && s->retry_at_ms > now)
-        return s->retry_at_ms - now;
-    return 50;
+    if (s->done)
+        return 1000;
+    switch (s->conn) {
+    case AW_STT_CONN_DOWN:
+        if (has_audio(s))
+            due = s->retry_at_ms < due ? s->retry_at_ms : due;
+        break;
+    case AW_STT_CONN_CONNECTING:
+        due = sooner(due, s->conn_started_ms, s->o.connect_timeout_ms);
+        break;
+    case AW_STT_CONN_OPEN:
+        due = sooner(due, s->conn_started_ms, s->o.rotate_after_ms);
+        if (t->active && !t->started && t->first_audio_ms)
+            due = sooner(due, t->first_audio_ms, s->o.turn_start_timeout_ms);
+        if (t->active && t->end_sent)
+            due = sooner(due, t->end_sent_ms, s->o.final_timeout_ms);
+        break;
+    default:
+        break;
+    }
+    if (s->finish_by_ms && s->finish_by_ms < due)
+        due = s->finish_by_ms;
+    return due > now ? due - now : 0;
 }
 
 void aw_stt_session_finish(struct aw_stt_session *s)
