@@ -32,6 +32,7 @@
 
 /* How long a full ring or pacing sleeps between checks of the stop flag. */
 #define WAIT_SLICE_US     5000
+#define NOTIFY_SAMPLES    (AW_AUDIO_RATE_HZ / 10) /* one 100 ms chunk */
 #define MAX_BACKOFF_TABLE 16
 
 struct aw_ingest {
@@ -80,6 +81,7 @@ struct aw_ingest {
     uint64_t session_start_us;  /* monotonic, at the first sample */
     uint64_t session_written;   /* samples written (or dropped) so far */
     uint64_t pending_gap;       /* live: samples lost, GAP mark due */
+    uint64_t notified_head;     /* ring head at the last notify() */
     uint64_t last_progress_us;  /* last audio written: the stall clock */
     uint64_t open_written;      /* samples since the source was opened */
     unsigned http_flaps;        /* libavformat reconnects, recent */
@@ -156,9 +158,25 @@ const struct aw_backoff aw_ingest_default_backoff = {
 
 /* Files wait for room in the mark queue like they wait for sample room;
  * live sources never wait, the ring counts what is lost. */
+/* Tell the consumer there is news: every mark, and audio a chunk at a
+ * time, so it sleeps in between instead of polling. */
+static void notify(struct aw_ingest *in, bool force)
+{
+    uint64_t head;
+
+    if (!in->opts.notify)
+        return;
+    head = aw_ring_head(in->ring);
+    if (!force && head - in->notified_head < NOTIFY_SAMPLES)
+        return;
+    in->notified_head = head;
+    in->opts.notify(in->opts.notify_opaque);
+}
+
 static bool put_mark(struct aw_ingest *in, const struct aw_ring_mark *m,
                      bool wait)
 {
+    notify(in, true); /* the audio before the mark may be a short bit */
     while (!aw_ring_mark(in->ring, m)) {
         if (!wait || !sleep_until(in, aw_clock_mono_us() + WAIT_SLICE_US)) {
             static const char *const names[] = {"SESSION", "GAP", "TITLE",
@@ -170,6 +188,7 @@ static bool put_mark(struct aw_ingest *in, const struct aw_ring_mark *m,
             return false;
         }
     }
+    notify(in, true);
     return true;
 }
 
@@ -201,8 +220,10 @@ static void flush_gap(struct aw_ingest *in)
     m.type = AW_RING_MARK_GAP;
     m.lost_samples = in->pending_gap;
     m.wall_ms = aw_clock_wall_ms();
-    if (aw_ring_mark(in->ring, &m))
+    if (aw_ring_mark(in->ring, &m)) {
         in->pending_gap = 0;
+        notify(in, true);
+    }
     /* else: still pending, retried before the next write */
 }
 
@@ -372,6 +393,7 @@ static enum aw_err on_pcm(void *opaque, const int16_t *pcm, size_t n)
         }
         err = write_file(in, pcm, n);
     }
+    notify(in, false);
     in->session_written += n;
     in->open_written += n;
     atomic_fetch_add_explicit(&in->samples, n, memory_order_relaxed);
