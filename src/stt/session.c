@@ -674,7 +674,11 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
     if (s->conn == AW_STT_CONN_DOWN)
         return;
     s->conn = AW_STT_CONN_DOWN;
-    s->last_conn_sent_pos = s->turn.active ? s->turn.sent_pos : replay_pos(s);
+    /* What the next rotation event reports: the connection that carried
+     * audio, not the failed attempts to replace it. */
+    if (was_open)
+        s->last_conn_sent_pos =
+            s->turn.active ? s->turn.sent_pos : replay_pos(s);
     /* The turn in flight is abandoned; its unconfirmed audio is replayed. */
     memset(&s->turn, 0, sizeof(s->turn));
     s->ntelemetry = 0;
@@ -697,7 +701,7 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
         s->retry_at_ms = now;
         return;
     }
-    if (!ours)
+    if (!ours && was_open)
         aw_errstr_set(s->last_close, sizeof(s->last_close), "%s", what);
     v = ours ? s->after_close
              : classify(close_code, http_status, err, &fatal_err);

@@ -1,0 +1,42 @@
+# Connector end to end (must-show 1-6 of the connector issue): the real
+# airwave binary against airwave-speechd (PocketSphinx) and aw-kafka-mock
+# (the librdkafka mock cluster), all on 127.0.0.1. Scripts:
+# tests/integration/connector_*.py; helpers: tests/tools/awconn.py (on top of
+# tests/tools/awtest.py). The benchmark (must-show 7) is bench/connector/,
+# not a test.
+#
+#   integration.connector.samples       every sample, MP3 and WAV, -> Kafka: WER,
+#                                       schema, order, phrase boundaries
+#   integration.connector.rotation      long-news over 20-s connections (>= 8
+#                                       rotations; ~3 min: the run is paced)
+#   integration.connector.restart       speechd SIGKILLed mid-stream, back 3 s later
+#   integration.connector.kafka_outage  the only broker down for 10 s mid-run
+#   integration.connector.tls           wss:// with a self-signed certificate
+#   integration.connector.bad_input     one-line errors, exit codes, no leaks
+#
+# samples runs 16 unpaced sessions and keeps both cores busy (PROCESSORS 2);
+# the others are mostly paced and leave room beside them.
+
+# aw-kafka-mock is defined in tools.cmake, which the glob includes after this
+# file: only the generator expressions below name it.
+if(TARGET airwave AND TARGET airwave-speechd)
+    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
+    # name, base timeout in seconds (scaled for sanitizer builds), processors
+    set(aw_connector_tests
+        samples 360 2
+        rotation 480 1
+        restart 180 1
+        kafka_outage 180 1
+        tls 120 1
+        bad_input 120 1)
+    while(aw_connector_tests)
+        list(POP_FRONT aw_connector_tests name seconds procs)
+        add_test(NAME integration.connector.${name}
+                 COMMAND ${AW_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/connector_${name}.py)
+        aw_timeout(t ${seconds})
+        set_tests_properties(integration.connector.${name} PROPERTIES
+            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
+            ENVIRONMENT "${AW_TEST_ENV}"
+            REQUIRED_FILES "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>")
+    endwhile()
+endif()
