@@ -59,6 +59,14 @@ static void errsink_init(struct errsink *es, char *buf, size_t size)
         buf[0] = '\0';
 }
 
+static void errsink_clear(struct errsink *es)
+{
+    es->count = 0;
+    es->len = 0;
+    if (es->buf && es->size)
+        es->buf[0] = '\0';
+}
+
 static void errsink_add(struct errsink *es, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -686,6 +694,10 @@ static void report_syntax(struct loader *ld)
     const yaml_parser_t *p = &ld->parser;
     const char *problem = p->problem ? p->problem : "unknown problem";
 
+    /* Values read before a syntax error may be fragments of the broken
+     * construct ("pace: 1" swallowing the badly indented line after it):
+     * the syntax error is the one problem worth reporting. */
+    errsink_clear(ld->es);
     switch (p->error) {
     case YAML_MEMORY_ERROR:
         ld->es->nomem = true;
