@@ -16,6 +16,7 @@
  */
 #include "ingest/ingest.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -239,6 +240,17 @@ static void begin_session(struct aw_ingest *in)
     /* wall_ms is now: the first sample of the session was just decoded. */
     mark_text(in, AW_RING_MARK_SESSION, in->url_redacted, AW_OK, !in->src.live,
               false, in->src.live);
+    /* HLS: the first sample after the open is the start segment's, whose
+     * EXT-X-PROGRAM-DATE-TIME says when it was broadcast (hls.c). A
+     * session begun later by a reconnect inside libavformat is not. */
+    if (in->src.hls_dated && in->open_written == 0) {
+        struct aw_ring_mark m;
+
+        memset(&m, 0, sizeof(m));
+        m.type = AW_RING_MARK_WALLCLOCK;
+        m.wall_ms = in->src.hls_wall_ms;
+        (void)put_mark(in, &m, !in->src.live);
+    }
     AW_INFO(MOD, in->stream_id, "capture session started: %s (%s)",
             in->url_redacted, in->src.live ? "live" : "file");
 
@@ -564,6 +576,16 @@ static void *ingest_main(void *arg)
             poll_icy(in);
 
             err = run_session(in, errstr, sizeof(errstr));
+            /* A file that ends before a single sample decoded is not audio
+             * at all (a text file with an .aac name probes as ADTS). */
+            if (err == AW_ERR_EOF && !in->src.live && in->open_written == 0) {
+                err = AW_ERR_UNSUPPORTED;
+                aw_errstr_set(errstr, sizeof(errstr),
+                              "no audio could be decoded from %s (%" PRIu64
+                              " packets, %" PRIu64 " decode errors)",
+                              in->url_redacted, in->src.packets,
+                              in->src.decode_errors);
+            }
             /* Whether another session follows decides if this END is the
              * last: the consumer finishes the stream on a final one. */
             end_session(in, err, errstr,

@@ -74,6 +74,10 @@ struct aw_source {
     int16_t *out; /* resampler output, out_cap samples */
     size_t out_cap;
     AVIOContext *custom_pb; /* memory I/O (decode_memory), else NULL */
+    struct aw_hls_watch *hls; /* hls.c: what the demuxer opened */
+    bool hls_dated;           /* HLS: hls_wall_ms is known */
+    int64_t hls_wall_ms;      /* HLS: EXT-X-PROGRAM-DATE-TIME of the first
+                                 sample after the open */
 
     int stream; /* the audio stream's index */
     bool live;
@@ -130,6 +134,56 @@ enum aw_err aw_ingest_translate_error(int averr, const char *url, bool is_path,
 
 /** The interrupt callback given to every AVFormatContext. */
 int aw_ingest_interrupt_cb(void *opaque);
+
+/** Our network defaults, then the user's ffmpeg.* options (open.c). */
+enum aw_err aw_ingest_build_dict(AVDictionary **d,
+                                 const struct aw_ingest_opts *opts,
+                                 char *errstr, size_t errstr_size);
+
+/* hls.c: EXT-X-PROGRAM-DATE-TIME of the segment an HLS source starts
+ * from. watch() goes before avformat_open_input() (it notes the URLs the
+ * demuxer opens), anchor() after the stream is picked (it sets
+ * src->hls_dated and hls_wall_ms when the source is HLS), release() after
+ * avformat_close_input(). */
+struct aw_hls_watch;
+void aw_ingest_hls_watch(struct aw_source *src, AVFormatContext *fmt);
+void aw_ingest_hls_anchor(struct aw_source *src,
+                          const struct aw_ingest_opts *opts,
+                          struct aw_source_ctl *ctl);
+void aw_ingest_hls_release(struct aw_source *src);
+
+/** Where an HLS media playlist starts, and when that was broadcast. */
+struct aw_hls_start {
+    long segment;    /* index in the playlist, -1: none */
+    size_t segments; /* in the playlist */
+    bool matched;    /* a URL the demuxer opened named it (else the rule) */
+    bool live;       /* no EXT-X-ENDLIST */
+    bool dated;      /* wall_ms known (own tag or extrapolated) */
+    int64_t wall_ms; /* EXT-X-PROGRAM-DATE-TIME of its first sample */
+    char uri[1024];  /* as written in the playlist */
+};
+
+/**
+ * @brief Find the start segment of media playlist \p text (modified in
+ *        place): the first of \p opened (URLs the demuxer opened) that is
+ *        one of its segments, resolved against \p base (the playlist's
+ *        URL); else live_start_index's rule (live) or the first (VOD).
+ * @returns AW_OK with a date; AW_ERR_NOT_FOUND (no date, or no segment);
+ *          AW_ERR_INVAL for a master playlist; AW_ERR_UNSUPPORTED if not
+ *          a playlist; AW_ERR_NOMEM.
+ */
+enum aw_err aw_ingest_hls_start_wall(char *text, const char *base,
+                                     const char *const *opened,
+                                     size_t nopened, long live_start_index,
+                                     struct aw_hls_start *out);
+
+/**
+ * @brief Master playlist \p text (modified in place): the URL of variant
+ *        \p index (the first if out of range), resolved against \p base.
+ * @returns AW_OK; AW_ERR_INVAL if \p text is a media playlist.
+ */
+enum aw_err aw_ingest_hls_variant(char *text, size_t index, const char *base,
+                                  char *out, size_t size);
 
 /* url.c */
 size_t aw_ingest_url_scheme(const char *url, char *out, size_t size);

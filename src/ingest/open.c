@@ -96,9 +96,9 @@ static int set_int(AVDictionary **d, const char *key, int64_t v)
 }
 
 /* Our network defaults first, the user's options over them. */
-static enum aw_err build_dict(AVDictionary **d,
-                              const struct aw_ingest_opts *opts, char *errstr,
-                              size_t errstr_size)
+enum aw_err aw_ingest_build_dict(AVDictionary **d,
+                                 const struct aw_ingest_opts *opts,
+                                 char *errstr, size_t errstr_size)
 {
     char scheme[16];
     int64_t rw_us = (int64_t)((opts->stall_timeout_seconds +
@@ -240,6 +240,17 @@ enum aw_err aw_ingest_translate_error(int averr, const char *url, bool is_path,
     case AVERROR(ETIMEDOUT):
         aw_errstr_set(errstr, errstr_size, "timed out %s %s", during, url);
         return AW_ERR_TIMEOUT;
+    case AVERROR(EINVAL):
+        /* A demuxer chosen by the file name that then finds no frames
+         * ("mp3: Failed to read frame size") says so with EINVAL. */
+        if (!is_path || strcmp(during, "opening") != 0)
+            break;
+        if (detail[0])
+            aw_errstr_set(errstr, errstr_size, "%s: not an audio file (%s)",
+                          url, detail);
+        else
+            aw_errstr_set(errstr, errstr_size, "%s: not an audio file", url);
+        return AW_ERR_UNSUPPORTED;
     case AVERROR_INVALIDDATA:
         aw_errstr_set(errstr, errstr_size,
                       "%s: invalid data found when processing input", url);
@@ -258,6 +269,12 @@ enum aw_err aw_ingest_translate_error(int averr, const char *url, bool is_path,
         aw_errstr_set(errstr, errstr_size, "out of memory %s %s", during, url);
         return AW_ERR_NOMEM;
     case AVERROR_EOF:
+        /* A file that ends while it is being probed holds no audio. */
+        if (is_path && !strcmp(during, "opening")) {
+            aw_errstr_set(errstr, errstr_size,
+                          "%s: not an audio file (no audio frames)", url);
+            return AW_ERR_UNSUPPORTED;
+        }
         aw_errstr_set(errstr, errstr_size, "end of stream: %s", url);
         return AW_ERR_EOF;
     default:
@@ -457,8 +474,10 @@ aw_ingest_source_open(struct aw_source *src, const struct aw_ingest_opts *opts,
     if (custom_pb) {
         fmt->pb = custom_pb;
         fmt->io_open = refuse_io_open;
+    } else {
+        aw_ingest_hls_watch(src, fmt); /* for EXT-X-PROGRAM-DATE-TIME */
     }
-    err = build_dict(&dict, opts, errstr, errstr_size);
+    err = aw_ingest_build_dict(&dict, opts, errstr, errstr_size);
     if (err != AW_OK)
         goto fail;
 
@@ -508,6 +527,7 @@ aw_ingest_source_open(struct aw_source *src, const struct aw_ingest_opts *opts,
     src->live = decide_live(src, opts);
     if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
         src->duration_ms = fmt->duration / (AV_TIME_BASE / 1000);
+    aw_ingest_hls_anchor(src, opts, ctl);
     ctl->deadline_us = 0;
     av_dict_free(&dict);
     return AW_OK;
@@ -525,6 +545,7 @@ void aw_ingest_source_close(struct aw_source *src)
 {
     avcodec_free_context(&src->dec);
     avformat_close_input(&src->fmt);
+    aw_ingest_hls_release(src);
     if (src->custom_pb) {
         av_freep(&src->custom_pb->buffer);
         avio_context_free(&src->custom_pb);
