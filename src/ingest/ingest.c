@@ -334,26 +334,19 @@ static enum aw_err check_http_reconnect(struct aw_ingest *in)
     if (!n)
         return AW_OK;
     atomic_fetch_add_explicit(&in->http_reconnects, n, memory_order_relaxed);
-    AW_WARN(MOD, in->stream_id, "%s: connection lost, libavformat reconnected",
-            in->url_redacted);
+    /* A stream restarts wherever the server is now, if the mount is there
+     * at all: the audio jumps. Close the source and let the reopen start
+     * the next capture session, so each connection is one session and the
+     * discontinuity before it says how long the station was gone. */
+    if (in->src.live) {
+        aw_errstr_set(in->emit_msg, sizeof(in->emit_msg),
+                      "connection to %s lost", in->url_redacted);
+        return AW_ERR_NET;
+    }
     /* A file over http resumes at its byte offset (a Range request):
-     * nothing is lost. A stream restarts wherever the server is now: the
-     * audio jumps, so close this capture session; the next sample opens a
-     * new one. */
-    if (!in->src.live)
-        return AW_OK;
-    end_session(in, AW_ERR_NET, "connection lost; libavformat reconnected",
-                false);
-    /* The new connection states its own title; until it does, the old
-     * one is not repeated into the new session. The raw block is kept,
-     * so the stale copy libavformat still holds is not parsed again. */
-    pthread_mutex_lock(&in->lock);
-    in->title[0] = '\0';
-    pthread_mutex_unlock(&in->lock);
-    in->title_unmarked = false;
-
-    /* Reconnects that keep coming without a healthy stretch in between
-     * bypass our backoff: end the session and let the backoff run. */
+     * nothing is lost, unless the reconnects never stop. */
+    AW_WARN(MOD, in->stream_id, "%s: connection lost, libavformat resumed",
+            in->url_redacted);
     if (in->open_written - in->http_flap_written >=
         (uint64_t)AW_INGEST_HTTP_HEALTHY_S * AW_AUDIO_RATE_HZ)
         in->http_flaps = 0;
@@ -372,11 +365,8 @@ static enum aw_err check_http_reconnect(struct aw_ingest *in)
 static enum aw_err on_pcm(void *opaque, const int16_t *pcm, size_t n)
 {
     struct aw_ingest *in = opaque;
-    enum aw_err err;
+    enum aw_err err = AW_OK;
 
-    err = check_http_reconnect(in);
-    if (err != AW_OK)
-        return err;
     if (!in->in_session)
         begin_session(in);
     else if (in->title_unmarked) {
@@ -411,6 +401,9 @@ static enum aw_err on_pcm(void *opaque, const int16_t *pcm, size_t n)
     atomic_fetch_add_explicit(&in->samples, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&in->session_samples, n, memory_order_relaxed);
     in->last_progress_us = aw_clock_mono_us();
+    /* After the write: these samples may still be the old connection's. */
+    if (err == AW_OK)
+        err = check_http_reconnect(in);
     return err;
 }
 
