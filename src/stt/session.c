@@ -86,6 +86,7 @@ struct aw_stt_session {
     struct segment segs[MAX_SEGMENTS];
     size_t nsegs;           /* segs[0] is the oldest */
     uint64_t confirmed_pos; /* everything before is final */
+    uint64_t trimmed_pos;   /* sent audio released unrecognised up to */
     uint64_t published_end_pos;
     uint64_t high_sent_pos; /* furthest position ever sent */
     struct title titles[MAX_TITLES];
@@ -350,6 +351,17 @@ static uint64_t replay_pos(const struct aw_stt_session *s)
     return pos;
 }
 
+/* The first position not yet sent: the turn's next audio, or where the
+ * next turn starts; never before the tail (a cut may have ended the turn's
+ * audio, and what follows it starts at or after the tail). */
+static uint64_t unsent_from(const struct aw_stt_session *s)
+{
+    uint64_t pos = s->turn.active ? s->turn.sent_pos : replay_pos(s);
+    uint64_t tail = aw_ring_tail(s->ring);
+
+    return pos > tail ? pos : tail;
+}
+
 /* Free the ring up to the replay position and forget finished segments. */
 static void retire(struct aw_stt_session *s)
 {
@@ -413,8 +425,9 @@ static void cut(struct aw_stt_session *s, uint64_t from, uint64_t to)
 
 /*
  * A live source never waits for the speech service: when the ring is
- * nearly full, give up replay audio first (nothing is lost unless the
- * connection drops), then the oldest unsent audio, published as a
+ * nearly full, give up replay audio first (audio the service has but has
+ * not recognised: nothing is lost unless the connection drops, see
+ * lose_trimmed()), then the oldest unsent audio, published as a
  * discontinuity. A file waits instead: its ingest thread blocks on a full
  * ring.
  */
@@ -426,28 +439,46 @@ static void shed_load(struct aw_stt_session *s)
 
     if (!s->live || head - tail < cap - cap / 8)
         return;
-    send_from = s->turn.active ? s->turn.sent_pos : replay_pos(s);
+    send_from = unsent_from(s);
     if (send_from > tail) {
         s->stats.trimmed_samples += send_from - tail;
+        if (s->trimmed_pos < send_from)
+            s->trimmed_pos = send_from;
         aw_ring_release(s->ring, send_from);
-        if (s->confirmed_pos < send_from)
-            s->confirmed_pos = send_from;
         tail = send_from;
     }
     if (head - tail < cap - cap / 8)
         return;
     /* Keep the newest half: the lag drops at once, and the next shed is
-     * far away. */
+     * far away. An active turn ends where its segment is now cut. */
     keep_from = head - cap / 2;
     cut(s, send_from, keep_from);
     s->stats.dropped_samples += keep_from - send_from;
-    if (s->confirmed_pos < keep_from && !s->turn.active)
-        s->confirmed_pos = keep_from;
-    aw_ring_release(s->ring, s->turn.active ? send_from : keep_from);
+    aw_ring_release(s->ring, keep_from);
     lost = (double)(keep_from - send_from) / AW_AUDIO_RATE_HZ;
     AW_WARN("stt", s->stream_id,
             "speech service behind real time: dropped %.1f s of audio", lost);
     emit_event(s, AW_EVENT_DISCONTINUITY, open_segment(s), keep_from, NULL,
+               "speech service behind real time", lost, 0);
+}
+
+/* A connection is gone with audio it had been sent and never recognised,
+ * which shed_load() released to make room: it cannot be replayed. */
+static void lose_trimmed(struct aw_stt_session *s)
+{
+    uint64_t from = s->confirmed_pos, to = s->trimmed_pos;
+    double lost;
+
+    if (to <= from)
+        return;
+    s->confirmed_pos = to;
+    s->stats.dropped_samples += to - from;
+    lost = (double)(to - from) / AW_AUDIO_RATE_HZ;
+    AW_WARN("stt", s->stream_id,
+            "speech connection lost with %.1f s of audio it had not "
+            "recognised and that could not be kept for replay",
+            lost);
+    emit_event(s, AW_EVENT_DISCONTINUITY, seg_at(s, to), to, NULL,
                "speech service behind real time", lost, 0);
 }
 
@@ -697,6 +728,8 @@ void aw_stt_session_on_close(struct aw_stt_session *s, int close_code,
 
     if (s->done)
         return;
+    if (was_open)
+        lose_trimmed(s);
     if (rotating) {
         s->retry_at_ms = now;
         return;
@@ -1148,7 +1181,7 @@ void aw_stt_session_stats(const struct aw_stt_session *s,
                           struct aw_stt_stats *st)
 {
     uint64_t head = aw_ring_head(s->ring);
-    uint64_t sent = s->turn.active ? s->turn.sent_pos : replay_pos(s);
+    uint64_t sent = unsent_from(s);
 
     *st = s->stats;
     st->conn_state = s->conn;

@@ -14,10 +14,12 @@
  */
 #include "transport/transport.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "airwave/log.h"
 #include "transport/transport_int.h"
@@ -407,4 +409,14 @@ void aw_transport_timer_destroy(struct aw_transport_timer *tm)
         return;
     aw_transport_timer_cancel(tm);
     free(tm);
+}
+
+void aw_transport_bound_sockbuf(struct lws *wsi, int optname, int bytes)
+{
+    lws_sockfd_type fd = lws_get_socket_fd(wsi);
+
+    if (fd < 0 ||
+        setsockopt(fd, SOL_SOCKET, optname, &bytes, sizeof(bytes)) != 0)
+        AW_DEBUG(MOD, NULL, "cannot bound the socket buffer: %s",
+                 strerror(errno));
 }

@@ -38,4 +38,18 @@ aw_transport_vhost_new(struct aw_transport *t,
                        const struct aw_transport_vhost_opts *o, char *errstr,
                        size_t errstr_size);
 
+/* Kernel buffer for each direction of a websocket carrying audio: about
+ * 2 s of 16 kHz PCM once Linux has doubled it. Loopback otherwise lets
+ * megabytes (minutes of audio) queue out of sight, so a speech service
+ * that falls behind would hide its backlog from the sender's lag gauge
+ * and from the receiver's flow control. */
+#define AW_TRANSPORT_AUDIO_SOCKBUF (32 * 1024)
+
+/**
+ * @brief Bound the connection's kernel buffer: \p optname SO_SNDBUF or
+ *        SO_RCVBUF, to \p bytes. Failure only logs: the connection works.
+ * @locality service thread
+ */
+void aw_transport_bound_sockbuf(struct lws *wsi, int optname, int bytes);
+
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "airwave/log.h"
@@ -253,6 +254,7 @@ static int client_callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         conn->wsi = wsi;
         conn->open = true;
+        aw_transport_bound_sockbuf(wsi, SO_SNDBUF, AW_TRANSPORT_AUDIO_SOCKBUF);
         if (conn->close_pending) {
             lws_callback_on_writable(wsi);
             return 0;

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "airwave/clock.h"
 #include "airwave/log.h"
@@ -717,6 +718,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (!c)
             return -1;
         c->opened = true;
+        aw_transport_bound_sockbuf(wsi, SO_RCVBUF, AW_TRANSPORT_AUDIO_SOCKBUF);
         touch(c);
         if (srv->ops.on_open)
             srv->ops.on_open(srv->opaque, c, c->user);

@@ -153,7 +153,10 @@ def main():
         alone = awtest.transcribe(sd.url(), wav, "simple", label="healthy-alone", **hkw)
         c.check(alone.ok, f"healthy session alone ({healthy.name}, {secs:.1f} s at real time) completed", alone.describe())
 
-        job = awtest.start_transcribe(sd.url(), wav, "simple", label="healthy-concurrent", **hkw)
+        # At half real time, so that it spans the refusal cases even on a
+        # busy machine; the recogniser's result does not depend on pace.
+        job = awtest.start_transcribe(sd.url(), wav, "simple", label="healthy-concurrent",
+                                      **dict(hkw, pace=0.5))
         c.check(job.wait_event("connected") is not None, "healthy session connected before the refusals")
         t0 = time.monotonic()
         results = awtest.raw(sd.base, [spec for spec, _ in CASES], key=KEY, wav=wav, timeout=5)
