@@ -14,6 +14,7 @@
 #include "airwave/audio.h"
 #include "airwave/clock.h"
 #include "airwave/log.h"
+#include "ingest/ingest.h"
 #include "pipeline/pipeline_int.h"
 
 #define MOD           "pipeline"
@@ -242,7 +243,9 @@ static struct stream *stream_new(struct aw_pipeline *p,
     st->p = p;
     aw_histogram_init(&st->latency, latency_bounds,
                       AW_ARRAY_SIZE(latency_bounds));
-    snprintf(st->source, sizeof(st->source), "%s", st->sc.url);
+    /* Records and messages carry the URL without its userinfo and query:
+     * station passwords and CDN tokens stay in the configuration. */
+    aw_ingest_redact_url(st->sc.url, st->source, sizeof(st->source));
     if (aw_ring_init(&st->ring,
                      (size_t)(conf->ingest_buffer_seconds * AW_AUDIO_RATE_HZ),
                      MARK_SLOTS)) {
