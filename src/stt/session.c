@@ -182,8 +182,13 @@ static void event_id(const struct aw_stt_session *s, struct aw_stream_event *e,
     struct aw_uuid u;
     int n;
 
-    n = snprintf(name, sizeof(name), "event/%s/%s/%s/%" PRIu64, s->stream_id,
-                 aw_event_type_name(e->type), e->capture_session, pos);
+    /* A rotation also names its connection: replacements that fail
+     * before any progress all start at the same position. */
+    n = snprintf(name, sizeof(name), "event/%s/%s/%s/%" PRIu64 "%s%s",
+                 s->stream_id, aw_event_type_name(e->type),
+                 e->capture_session, pos,
+                 e->type == AW_EVENT_ROTATION ? "/" : "",
+                 e->type == AW_EVENT_ROTATION ? s->conn_id : "");
     aw_uuid_v5(&u, &aw_uuid_ns_airwave, name, n > 0 ? (size_t)n : 0);
     aw_uuid_format(&u, e->id);
 }
@@ -479,7 +484,7 @@ static void lose_trimmed(struct aw_stt_session *s)
             "recognised and that could not be kept for replay",
             lost);
     emit_event(s, AW_EVENT_DISCONTINUITY, seg_at(s, to), to, NULL,
-               "speech service behind real time", lost, 0);
+               "speech connection lost with unrecognised audio", lost, 0);
 }
 
 /* --- publishing -------------------------------------------------------- */

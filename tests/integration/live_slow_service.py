@@ -51,7 +51,8 @@ SLOW_S = 75.0
 RECOVER_S = 45.0
 BUFFER_S = 10
 RING_S = 16.384  # 10 s rounded up to a power of two of samples
-DROP_REASONS = ("speech service behind real time", "audio dropped before the ring")
+DROP_REASONS = ("speech service behind real time", "audio dropped before the ring",
+                "speech connection lost with unrecognised audio")
 
 
 def main():
