@@ -18,7 +18,9 @@ static size_t pow2_at_least(size_t n)
 enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
                          size_t mark_capacity)
 {
-    size_t cap = pow2_at_least(capacity_samples ? capacity_samples : 1);
+    /* The samples exactly as asked (they are most of a stream's memory);
+     * the small mark array a power of two. */
+    size_t cap = capacity_samples ? capacity_samples : 1;
     size_t mcap = pow2_at_least(mark_capacity ? mark_capacity : 1);
 
     memset(r, 0, sizeof(*r));
@@ -30,7 +32,7 @@ enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
         aw_ring_fini(r);
         return AW_ERR_NOMEM;
     }
-    r->mask = cap - 1;
+    r->cap = cap;
     r->mark_mask = mcap - 1;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
@@ -51,7 +53,7 @@ void aw_ring_fini(struct aw_ring *r)
 
 size_t aw_ring_capacity(const struct aw_ring *r)
 {
-    return r->mask + 1;
+    return r->cap;
 }
 
 size_t aw_ring_space(const struct aw_ring *r)
@@ -71,7 +73,7 @@ size_t aw_ring_write(struct aw_ring *r, const int16_t *src, size_t n)
         atomic_fetch_add_explicit(&r->drops, n - space, memory_order_relaxed);
         n = space;
     }
-    idx = (size_t)head & r->mask;
+    idx = (size_t)(head % r->cap);
     first = n < aw_ring_capacity(r) - idx ? n : aw_ring_capacity(r) - idx;
     memcpy(r->buf + idx, src, first * sizeof(*src));
     memcpy(r->buf, src + first, (n - first) * sizeof(*src));
@@ -123,7 +125,7 @@ size_t aw_ring_borrow(const struct aw_ring *r, uint64_t pos,
         return 0;
     if (n > head - pos)
         n = (size_t)(head - pos);
-    idx = (size_t)pos & r->mask;
+    idx = (size_t)(pos % r->cap);
     contig = aw_ring_capacity(r) - idx;
     *out = r->buf + idx;
     return n < contig ? n : contig;

@@ -50,7 +50,7 @@ struct aw_ring_mark {
 
 struct aw_ring {
     int16_t *buf;
-    size_t mask;            /* capacity - 1; capacity is a power of two */
+    size_t cap;             /* samples */
     _Atomic uint64_t head;  /* next write position; producer only */
     _Atomic uint64_t tail;  /* oldest retained position; consumer only */
     _Atomic uint64_t drops; /* samples the producer could not write */
@@ -63,8 +63,8 @@ struct aw_ring {
 };
 
 /**
- * @brief Allocate a ring of at least \p capacity_samples samples (rounded up
- *        to a power of two) and \p mark_capacity marks.
+ * @brief Allocate a ring of \p capacity_samples samples and at least
+ *        \p mark_capacity marks (rounded up to a power of two).
  * @returns AW_OK, AW_ERR_NOMEM or AW_ERR_INVAL.
  */
 enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,

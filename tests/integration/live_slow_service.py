@@ -7,7 +7,7 @@ up.
 A live station (tests/tools/icy_server.py, samples/long-news.mp3 looped)
 plays at 2x real time; airwave-speechd (PocketSphinx) runs with
 --max-speed 50, i.e. at a quarter of the stream's rate, on a fixed port.
-airwave runs the stream with ingest.buffer_seconds 10 (a 16.4-s ring) and
+airwave runs the stream with ingest.buffer_seconds 10 (a 10-s ring) and
 /metrics on; the test samples /metrics and airwave's memory (VmRSS,
 Pss_Anon from /proc) every second. After 75 s the slow speechd is stopped
 and a full-speed one started on the same port; the run goes on 45 s more.
@@ -21,7 +21,7 @@ Checked:
   the time (>= 90 % of 2 s per second of wall time);
 - the lag gauge (airwave_stream_lag_seconds) shows the backlog: 20 s into
   the slow phase, when the service is 30 s of audio behind, it reads at
-  least 5 s; it never exceeds the ring (16.4 s) plus 1 s;
+  least 5 s; it never exceeds the ring (10 s) plus 1 s;
 - drops are counted: airwave_audio_dropped_seconds_total > 0 by the end of
   the slow phase, no more than the audio that came in; the
   "speech service behind real time" discontinuities have distinct ids and
@@ -50,7 +50,7 @@ SPEED = 2.0
 SLOW_S = 75.0
 RECOVER_S = 45.0
 BUFFER_S = 10
-RING_S = 16.384  # 10 s rounded up to a power of two of samples
+RING_S = 10.0  # ingest.buffer_seconds
 DROP_REASONS = ("speech service behind real time", "audio dropped before the ring",
                 "speech connection lost with unrecognised audio")
 
