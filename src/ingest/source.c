@@ -45,8 +45,11 @@ static void *ffmpeg_create(const struct aw_source_args *a, struct aw_ring *ring,
             aw_errstr_set(errstr, errstr_size, "out of memory");
             return NULL;
         }
-        memcpy(kv, conf->ffmpeg, conf->nffmpeg * sizeof(*kv));
-        memcpy(kv + conf->nffmpeg, sc->ffmpeg, sc->nffmpeg * sizeof(*kv));
+        /* Either list may be empty (NULL): memcpy() takes no NULL. */
+        if (conf->nffmpeg)
+            memcpy(kv, conf->ffmpeg, conf->nffmpeg * sizeof(*kv));
+        if (sc->nffmpeg)
+            memcpy(kv + conf->nffmpeg, sc->ffmpeg, sc->nffmpeg * sizeof(*kv));
     }
     io.ffmpeg = kv;
     io.nffmpeg = n;
@@ -102,7 +105,10 @@ static void ffmpeg_stats(const void *src, struct aw_source_stats *st)
     }
     st->seconds = is.seconds;
     st->dropped_samples = is.dropped_samples;
-    st->reconnects = is.reconnects + is.http_reconnects;
+    /* A live stream that libavformat reconnects is closed and reopened by
+     * the ingest, and that reopen is already in reconnects: only a file's
+     * resumes inside libavformat add to it (else each outage counts twice). */
+    st->reconnects = is.reconnects + (is.live ? 0 : is.http_reconnects);
     st->duration_ms = is.duration_ms;
 }
 
