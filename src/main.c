@@ -37,9 +37,10 @@
 #define AW_VERSION "0"
 #endif
 
-#define PROG          "airwave"
-#define TICK_MS       200
-#define KEY_MAX_BYTES 1024
+#define PROG            "airwave"
+#define TICK_MS         200
+#define WATCH_SETTLE_MS 1000 /* a changed file must rest this long */
+#define KEY_MAX_BYTES   1024
 
 static const char usage_text[] =
     "usage: airwave run --config FILE [--stream ID]\n"
@@ -240,9 +241,12 @@ struct watch {
     const char *path; /* NULL: nothing to reload (transcribe) */
     struct stat st;
     bool ok;
+    bool settling;       /* changed, not yet reloaded */
+    uint64_t changed_ms; /* when it last changed */
 };
 
-static bool watch_changed(struct watch *w)
+/* Has the file changed since the last call? */
+static bool watch_stat_changed(struct watch *w)
 {
     struct stat st;
 
@@ -257,6 +261,27 @@ static bool watch_changed(struct watch *w)
         return false;
     w->st = st;
     w->ok = true;
+    return true;
+}
+
+/*
+ * Is a changed file ready to load? Only once it has stayed the same for
+ * WATCH_SETTLE_MS: an editor or `cat >` truncates the file and writes it
+ * after, and a reload in between would stop every stream the half-written
+ * file does not name yet.
+ */
+static bool watch_due(struct watch *w)
+{
+    uint64_t now = aw_clock_mono_ms();
+
+    if (watch_stat_changed(w)) {
+        w->settling = true;
+        w->changed_ms = now;
+        return false;
+    }
+    if (!w->settling || now - w->changed_ms < WATCH_SETTLE_MS)
+        return false;
+    w->settling = false;
     return true;
 }
 
@@ -293,14 +318,14 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
                         const char *conf_path)
 {
     struct timespec tick = {0, TICK_MS * 1000000L};
-    struct watch w = {conf_path, {0}, false};
+    struct watch w = {.path = conf_path};
     uint64_t stop_deadline = 0;
     char msg[512];
     enum aw_err err;
     size_t left;
     int code;
 
-    watch_changed(&w);
+    watch_stat_changed(&w);
     err = aw_pipeline_start(p);
     if (err) {
         fail_line("cannot start: %s", aw_err_str(err));
@@ -318,8 +343,10 @@ static int run_pipeline(struct aw_pipeline *p, const sigset_t *sigs,
             aw_pipeline_stop(p);
             stop_deadline = aw_clock_mono_ms() + stop_grace_ms;
         } else if (!stop_deadline && conf_path &&
-                   (sig == SIGHUP || watch_changed(&w))) {
-            watch_changed(&w);
+                   (sig == SIGHUP || watch_due(&w))) {
+            /* What is loaded now is what the next change compares with. */
+            watch_stat_changed(&w);
+            w.settling = false;
             reload(p, conf_path, sig == SIGHUP ? "SIGHUP" : "file changed");
         }
         aw_pipeline_maintain(p);
