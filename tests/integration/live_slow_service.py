@@ -145,9 +145,14 @@ def main():
     p1 = max((x[5] for x in slow_s if 10 <= x[0] <= half), default=0)
     p2 = max((x[5] for x in slow_s if x[0] > half), default=0)
     peak = max(x[5] for x in samples)
-    c.check(p2 - p1 < 2048, f"Pss_Anon peak {p1} kB in the first half of the slow phase, {p2} kB in the second "
-            f"(growth {p2 - p1} kB < 2048)")
-    c.check(peak < 64 * 1024, f"Pss_Anon peak {peak} kB < 64 MB")
+    if awtest.is_sanitized():
+        # ASan's quarantine and shadow memory grow with every free: the
+        # bound is checked on plain builds (and by bench/soak).
+        awtest.log(f"  sanitizer build: Pss_Anon peak {p1} kB then {p2} kB, overall {peak} kB (not judged)")
+    else:
+        c.check(p2 - p1 < 2048, f"Pss_Anon peak {p1} kB in the first half of the slow phase, {p2} kB in the second "
+                f"(growth {p2 - p1} kB < 2048)")
+        c.check(peak < 64 * 1024, f"Pss_Anon peak {peak} kB < 64 MB")
     # Recovery.
     # Recovered: from 30 s after the full-speed service is on, nothing more
     # is dropped and the lag is mostly gone (a busy machine may still show a
