@@ -63,6 +63,26 @@ static void on_event(void *opaque, const struct aw_stream_event *e)
     aw_sink_event(p->sink, &rec);
 }
 
+/*
+ * A stream has news for its session: audio or a mark from its source (a
+ * source thread), or a message or close that lets the session move on (the
+ * service thread: a turn.end may end the session, a close may call for a
+ * reconnect now). The service thread sleeps between events instead of
+ * polling: one wake-up is enough however many streams have news before it
+ * runs, and it looks only at the dirty ones. The stream outlives every
+ * call: its source is joined before it is freed.
+ */
+static void on_stream_news(void *opaque)
+{
+    struct stream *st = opaque;
+    struct aw_pipeline *p = st->p;
+
+    if (atomic_exchange(&st->dirty, true))
+        return;
+    if (!atomic_exchange(&p->news, true))
+        aw_transport_wake(p->t);
+}
+
 /* --- websocket <-> session (service thread) ---------------------------- */
 
 static void ws_open(void *opaque)
@@ -78,6 +98,7 @@ static void ws_message(void *opaque, const uint8_t *data, size_t len,
     struct stream *st = opaque;
 
     aw_stt_session_on_message(st->session, data, len, binary);
+    on_stream_news(st);
 }
 
 static enum aw_err ws_writable(void *opaque, uint8_t *buf, size_t cap,
@@ -95,6 +116,7 @@ static void ws_close(void *opaque, int close_code, int http_status,
 
     st->conn = NULL; /* freed by the client after this returns */
     aw_stt_session_on_close(st->session, close_code, http_status, err, detail);
+    on_stream_news(st);
 }
 
 static const struct aw_ws_conn_cbs ws_cbs = {
@@ -190,24 +212,6 @@ static const struct aw_stt_token_io token_io = {
     .fetch = token_fetch,
 };
 
-/*
- * A source has news for its session (a source thread calls this). The
- * service thread sleeps between events instead of polling: one wake-up
- * is enough however many streams have news before it runs, and it looks
- * only at the dirty ones. The stream outlives every call: its source is
- * joined before it is freed.
- */
-static void on_source_news(void *opaque)
-{
-    struct stream *st = opaque;
-    struct aw_pipeline *p = st->p;
-
-    if (atomic_exchange(&st->dirty, true))
-        return;
-    if (!atomic_exchange(&p->news, true))
-        aw_transport_wake(p->t);
-}
-
 /* --- streams: creation and destruction (caller's thread) --------------- */
 
 static void stream_free(struct stream *st)
@@ -263,7 +267,7 @@ static struct stream *stream_new(struct aw_pipeline *p,
     sa.sc = &st->sc;
     sa.conf = conf;
     sa.oneshot = p->o.mode == AW_PIPELINE_ONESHOT;
-    sa.notify = on_source_news;
+    sa.notify = on_stream_news;
     sa.notify_opaque = st;
     st->src = st->src_ops->create(&sa, &st->ring, err2, sizeof(err2));
     if (!st->src) {
