@@ -153,8 +153,30 @@ static void on_close(void *opaque, struct aw_ws_server_conn *conn,
     pthread_mutex_unlock(&ev->lock);
 }
 
+/* A body far larger than a socket buffer, as /metrics is with hundreds of
+ * streams: "0123456789" repeated, BIG_BODY bytes and a terminator. */
+#define BIG_BODY (3 * 1024 * 1024)
+static char big_body[BIG_BODY + 1];
+
+static int on_http(void *opaque, const struct aw_ws_server_request *req,
+                   const char **content_type, const char **body)
+{
+    (void)opaque;
+    *content_type = "text/plain";
+    if (strcmp(aw_ws_server_request_path(req), "/big") != 0) {
+        *body = "Not found.";
+        return 404;
+    }
+    if (!big_body[0])
+        for (size_t i = 0; i < BIG_BODY; i++)
+            big_body[i] = (char)('0' + i % 10);
+    *body = big_body;
+    return 200;
+}
+
 static const struct aw_ws_server_ops ops = {
     .on_upgrade = on_upgrade,
+    .on_http = on_http,
     .on_open = on_open,
     .on_message = on_message,
     .on_timer = on_timer,
@@ -353,6 +375,35 @@ static void test_transport_plain_http_is_404(void **state)
     close(fd);
 }
 
+static void test_transport_large_http_body_arrives_whole(void **state)
+{
+    static const char req[] = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    static char body[BIG_BODY];
+    char resp[1024];
+    size_t got = 0;
+    int fd = dial();
+
+    (void)state;
+    send_all(fd, req, sizeof(req) - 1);
+    read_response(fd, resp, sizeof(resp));
+    assert_non_null(strstr(resp, " 200 "));
+    /* A slow reader: the server's socket fills, and the rest of the body
+     * must wait in the server, not be cut off. */
+    while (got < BIG_BODY) {
+        struct timespec nap = {0, 2 * 1000 * 1000};
+        size_t want = BIG_BODY - got < 65536 ? BIG_BODY - got : 65536;
+        ssize_t r = recv(fd, body + got, want, 0);
+
+        assert_true(r > 0);
+        got += (size_t)r;
+        nanosleep(&nap, NULL);
+    }
+    for (size_t i = 0; i < BIG_BODY; i++)
+        if (body[i] != (char)('0' + i % 10))
+            fail_msg("byte %zu differs", i);
+    close(fd);
+}
+
 static void test_transport_upgrade_refused_with_status(void **state)
 {
     char resp[1024], body[6] = {0};
@@ -495,6 +546,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transport_plain_http_is_404),
+        cmocka_unit_test(test_transport_large_http_body_arrives_whole),
         cmocka_unit_test(test_transport_upgrade_refused_with_status),
         cmocka_unit_test(test_transport_upgrade_sees_headers_and_query),
         cmocka_unit_test(test_transport_fragments_reassembled_and_echoed),
