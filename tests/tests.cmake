@@ -63,6 +63,26 @@ foreach(src ${AW_FUZZ_TARGETS})
         ENVIRONMENT "${AW_TEST_ENV}")
 endforeach()
 
+# Python integration tests of one area:
+#   aw_python_tests(AREA "REQUIRED;FILES" name seconds processors ...)
+# adds integration.AREA.name running tests/integration/AREA_name.py, with
+# the base timeout scaled for slow builds and the processors it keeps busy.
+function(aw_python_tests area required)
+    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
+    set(rows ${ARGN})
+    while(rows)
+        list(POP_FRONT rows name seconds procs)
+        add_test(NAME integration.${area}.${name}
+                 COMMAND ${AW_PYTHON3}
+                         ${CMAKE_SOURCE_DIR}/tests/integration/${area}_${name}.py)
+        aw_timeout(t ${seconds})
+        set_tests_properties(integration.${area}.${name} PROPERTIES
+            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
+            ENVIRONMENT "${AW_TEST_ENV}"
+            REQUIRED_FILES "${required}")
+    endwhile()
+endfunction()
+
 # Integration tests, one file per area.
 file(GLOB AW_INTEGRATION_AREAS CONFIGURE_DEPENDS
      ${CMAKE_SOURCE_DIR}/tests/integration/*.cmake)

@@ -16,21 +16,9 @@
 # runs its own daemon in its scratch directory, so they may run in parallel.
 
 if(TARGET airwave AND TARGET airwave-speechd)
-    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
-    # name, base timeout in seconds (scaled for sanitizer builds)
-    set(aw_capture_tests
-        devices 60
-        wer 90
-        reopen 90)
-    while(aw_capture_tests)
-        list(POP_FRONT aw_capture_tests name seconds)
-        add_test(NAME integration.capture.${name}
-                 COMMAND ${AW_PYTHON3}
-                         ${CMAKE_SOURCE_DIR}/tests/integration/capture_${name}.py)
-        aw_timeout(t ${seconds})
-        set_tests_properties(integration.capture.${name} PROPERTIES
-            LABELS integration TIMEOUT ${t}
-            ENVIRONMENT "${AW_TEST_ENV}"
-            REQUIRED_FILES "$<TARGET_FILE:airwave>")
-    endwhile()
+    # name, base timeout in seconds (scaled for sanitizer builds), processors
+    aw_python_tests(capture "$<TARGET_FILE:airwave>"
+        devices 60 1
+        wer 90 1
+        reopen 90 1)
 endif()

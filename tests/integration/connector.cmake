@@ -20,23 +20,12 @@
 # aw-kafka-mock is defined in tools.cmake, which the glob includes after this
 # file: only the generator expressions below name it.
 if(TARGET airwave AND TARGET airwave-speechd)
-    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
     # name, base timeout in seconds (scaled for sanitizer builds), processors
-    set(aw_connector_tests
+    aw_python_tests(connector "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>"
         samples 360 2
         rotation 480 1
         restart 180 1
         kafka_outage 180 1
         tls 120 1
         bad_input 120 1)
-    while(aw_connector_tests)
-        list(POP_FRONT aw_connector_tests name seconds procs)
-        add_test(NAME integration.connector.${name}
-                 COMMAND ${AW_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/connector_${name}.py)
-        aw_timeout(t ${seconds})
-        set_tests_properties(integration.connector.${name} PROPERTIES
-            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
-            ENVIRONMENT "${AW_TEST_ENV}"
-            REQUIRED_FILES "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>")
-    endwhile()
 endif()

@@ -28,9 +28,8 @@
 # aw-kafka-mock is defined in tools.cmake, which the glob may include after
 # this file: only the generator expressions below name it.
 if(TARGET airwave AND TARGET airwave-speechd)
-    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
     # name, base timeout in seconds (scaled for sanitizer builds), processors
-    set(aw_live_tests
+    aw_python_tests(live "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>"
         icecast_titles 300 1
         icecast_restarts 480 1
         stall 180 1
@@ -39,14 +38,4 @@ if(TARGET airwave AND TARGET airwave-speechd)
         reload 180 1
         udp_tracks 180 1
         rtmp_rtsp 180 1)
-    while(aw_live_tests)
-        list(POP_FRONT aw_live_tests name seconds procs)
-        add_test(NAME integration.live.${name}
-                 COMMAND ${AW_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/live_${name}.py)
-        aw_timeout(t ${seconds})
-        set_tests_properties(integration.live.${name} PROPERTIES
-            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
-            ENVIRONMENT "${AW_TEST_ENV}"
-            REQUIRED_FILES "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>")
-    endwhile()
 endif()

@@ -18,19 +18,8 @@
 # aw-kafka-mock is defined in tools.cmake, which the glob may include after
 # this file: only the generator expressions below name it.
 if(TARGET airwave AND TARGET airwave-speechd)
-    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
     # name, base timeout in seconds (scaled for sanitizer builds), processors
-    set(aw_ops_tests
+    aw_python_tests(ops "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>"
         metrics 180 1
         secrets 180 2)
-    while(aw_ops_tests)
-        list(POP_FRONT aw_ops_tests name seconds procs)
-        add_test(NAME integration.ops.${name}
-                 COMMAND ${AW_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/ops_${name}.py)
-        aw_timeout(t ${seconds})
-        set_tests_properties(integration.ops.${name} PROPERTIES
-            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
-            ENVIRONMENT "${AW_TEST_ENV}"
-            REQUIRED_FILES "$<TARGET_FILE:airwave>;$<TARGET_FILE:airwave-speechd>;$<TARGET_FILE:aw-kafka-mock>")
-    endwhile()
 endif()

@@ -16,24 +16,13 @@
 # (PROCESSORS 2): ctest -j2 runs nothing beside them.
 
 if(TARGET airwave-speechd)
-    find_program(AW_PYTHON3 NAMES python3 REQUIRED)
     # name, base timeout in seconds (scaled for sanitizer builds), processors
-    set(aw_speechd_tests
+    aw_python_tests(speechd "$<TARGET_FILE:airwave-speechd>"
         samples 300 2
         long_runs 600 2
         long 60 1
         rotation 60 1
         refusals 180 1)
-    while(aw_speechd_tests)
-        list(POP_FRONT aw_speechd_tests name seconds procs)
-        add_test(NAME integration.speechd.${name}
-                 COMMAND ${AW_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/speechd_${name}.py)
-        aw_timeout(t ${seconds})
-        set_tests_properties(integration.speechd.${name} PROPERTIES
-            LABELS integration TIMEOUT ${t} PROCESSORS ${procs}
-            ENVIRONMENT "${AW_TEST_ENV}"
-            REQUIRED_FILES "$<TARGET_FILE:airwave-speechd>")
-    endwhile()
     set_tests_properties(integration.speechd.long_runs PROPERTIES
         FIXTURES_SETUP speechd_long_runs)
     set_tests_properties(integration.speechd.long integration.speechd.rotation
