@@ -80,7 +80,6 @@ struct aw_stt_session {
     char *token;
     size_t chunk_samples;
     size_t max_frame;
-    int16_t *scratch; /* one chunk, to hand contiguous PCM to the provider */
 
     /* timeline */
     struct segment segs[MAX_SEGMENTS];
@@ -958,6 +957,7 @@ enum aw_err aw_stt_session_next_frame(struct aw_stt_session *s, uint8_t *buf,
 {
     struct turn *t = &s->turn;
     struct aw_stt_params p = s->o.params;
+    const int16_t *pcm;
     enum aw_err err;
     size_t n;
     bool last;
@@ -1006,9 +1006,12 @@ enum aw_err aw_stt_session_next_frame(struct aw_stt_session *s, uint8_t *buf,
         *binary = true;
         return AW_OK;
     }
-    if (aw_ring_peek(s->ring, t->sent_pos, s->scratch, n) != n)
+    /* Straight from the ring into the frame, no copy in between; a chunk
+     * that straddles the end of the ring goes as two shorter frames. */
+    n = aw_ring_borrow(s->ring, t->sent_pos, &pcm, n);
+    if (!n)
         return AW_ERR_AGAIN; /* released under us: shed_load() moved on */
-    err = s->ops->audio_frame(t->rid, (const uint8_t *)s->scratch,
+    err = s->ops->audio_frame(t->rid, (const uint8_t *)pcm,
                               n * AW_AUDIO_BYTES_PER_SAMPLE, buf, cap, len);
     if (err)
         return err;
@@ -1243,10 +1246,8 @@ struct aw_stt_session *aw_stt_session_new(const struct aw_stt_session_opts *o,
     s->endpoint = strdup(o->params.endpoint);
     s->key = dup_or_null(o->params.key);
     s->token = dup_or_null(o->params.token);
-    s->scratch = calloc(s->chunk_samples, sizeof(*s->scratch));
     if (!s->stream_id || !s->language || !s->endpoint ||
-        (o->params.key && !s->key) || (o->params.token && !s->token) ||
-        !s->scratch) {
+        (o->params.key && !s->key) || (o->params.token && !s->token)) {
         aw_errstr_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -1273,6 +1274,5 @@ void aw_stt_session_destroy(struct aw_stt_session *s)
     free(s->endpoint);
     free(s->key);
     free(s->token);
-    free(s->scratch);
     free(s);
 }

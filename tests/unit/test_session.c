@@ -71,6 +71,8 @@ struct fake {
     bool repeat_phrases;         /* a misbehaving service sends each twice */
     int http_status;             /* refuse the upgrade */
     /* outputs */
+    size_t samples;           /* audio samples received, all turns */
+    size_t frame_samples_min; /* smallest audio frame after a turn's first */
     struct published out[MAX_OUT];
     size_t nout;
     int events[8];
@@ -249,6 +251,15 @@ static void service_receive(struct aw_stt_session *s, const uint8_t *buf,
         /* The body follows an odd-length header: copy, don't cast. */
         memcpy(pcm, m.body, n * sizeof(pcm[0]));
 
+        if (fk.turn_base_ms >= 0) {
+            /* Within a turn the audio is contiguous: this frame starts
+             * in the millisecond the last one ended in, or the next. */
+            assert_in_range(pcm[0], fk.received_ms - 1, fk.received_ms);
+            fk.frame_samples_min = n < fk.frame_samples_min
+                                       ? n
+                                       : fk.frame_samples_min;
+        }
+        fk.samples += n;
         if (fk.turn_base_ms < 0) {
             fk.turn_base_ms = pcm[0];
             if (fk.turns <= 16)
@@ -366,20 +377,26 @@ static struct aw_stt_session_opts base_opts(void)
     return o;
 }
 
-static struct fixture *make(const struct aw_stt_session_opts *o)
+static struct fixture *make_ring(const struct aw_stt_session_opts *o,
+                                 size_t ring_samples)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char errstr[256];
 
     assert_non_null(f);
     memset(&fk, 0, sizeof(fk));
+    fk.frame_samples_min = SIZE_MAX;
     fake_now = 1000;
     live_source = false;
-    assert_int_equal(aw_ring_init(&f->ring, RING_SECS * AW_AUDIO_RATE_HZ, 32),
-                     AW_OK);
+    assert_int_equal(aw_ring_init(&f->ring, ring_samples, 32), AW_OK);
     f->s = aw_stt_session_new(o, &io, NULL, &f->ring, errstr, sizeof(errstr));
     assert_non_null(f->s);
     return f;
+}
+
+static struct fixture *make(const struct aw_stt_session_opts *o)
+{
+    return make_ring(o, RING_SECS * AW_AUDIO_RATE_HZ);
 }
 
 static void destroy(struct fixture *f)
@@ -429,6 +446,23 @@ static void test_session_publishes_every_phrase_at_its_place(void **state)
     assert_int_equal(fk.connects, 1);
     assert_int_equal(fk.events[AW_EVENT_START], 1);
     assert_int_equal(fk.events[AW_EVENT_END], 1);
+    destroy(f);
+}
+
+static void test_session_sends_across_the_ring_end(void **state)
+{
+    struct aw_stt_session_opts o = base_opts();
+    /* Not a whole number of 100-ms chunks: the 12 s of audio wrap the
+     * ring with a chunk straddling its end, which goes out as two
+     * frames read in place. */
+    struct fixture *f = make_ring(&o, RING_SECS * AW_AUDIO_RATE_HZ + 1000);
+
+    (void)state;
+    run_file(f);
+    assert_all_phrases_once();
+    assert_int_equal(fk.turns, 1);
+    assert_int_equal(fk.samples, 12 * AW_AUDIO_RATE_HZ);
+    assert_true(fk.frame_samples_min < 1600);
     destroy(f);
 }
 
@@ -669,6 +703,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_publishes_every_phrase_at_its_place),
+        cmocka_unit_test(test_session_sends_across_the_ring_end),
         cmocka_unit_test(test_session_replays_after_a_dropped_connection),
         cmocka_unit_test(test_session_survives_repeated_closes),
         cmocka_unit_test(test_session_rotates_before_the_limit),
