@@ -1,10 +1,20 @@
 /*
  * SPSC sample ring with marks. See ring.h for the threading contract.
  */
+/* madvise(MADV_DONTNEED) and MAP_ANONYMOUS are Linux/BSD, not POSIX
+ * (POSIX_MADV_DONTNEED is a no-op in glibc). */
+#define _DEFAULT_SOURCE
+
 #include "pipeline/ring.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* A release of fewer whole pages than this keeps them: not worth a system
+ * call (16 KiB, half a second of audio). */
+#define GIVE_BACK_MIN_BYTES (16 * 1024)
 
 static size_t pow2_at_least(size_t n)
 {
@@ -23,10 +33,17 @@ enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
     size_t cap = capacity_samples ? capacity_samples : 1;
     size_t mcap = pow2_at_least(mark_capacity ? mark_capacity : 1);
 
+    long page = sysconf(_SC_PAGESIZE);
+    void *buf;
+
     memset(r, 0, sizeof(*r));
     if (capacity_samples > ((size_t)1 << 30))
         return AW_ERR_INVAL;
-    r->buf = calloc(cap, sizeof(*r->buf));
+    /* Pages of its own, so that released audio can be given back. */
+    buf = mmap(NULL, cap * sizeof(*r->buf), PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r->buf = buf == MAP_FAILED ? NULL : buf;
+    r->page = page > 0 ? (size_t)page : 4096;
     r->marks = calloc(mcap, sizeof(*r->marks));
     if (!r->buf || !r->marks) {
         aw_ring_fini(r);
@@ -45,7 +62,8 @@ enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
 
 void aw_ring_fini(struct aw_ring *r)
 {
-    free(r->buf);
+    if (r->buf)
+        munmap(r->buf, r->cap * sizeof(*r->buf));
     free(r->marks);
     r->buf = NULL;
     r->marks = NULL;
@@ -148,6 +166,35 @@ size_t aw_ring_peek(const struct aw_ring *r, uint64_t pos, int16_t *dst,
     return done;
 }
 
+/* Hand the whole pages of samples [from, to) back to the kernel; the
+ * pages at either end may still hold other samples and stay. */
+static void give_back_span(const struct aw_ring *r, size_t from, size_t to)
+{
+    uintptr_t a = (uintptr_t)(r->buf + from), b = (uintptr_t)(r->buf + to);
+
+    a = (a + r->page - 1) & ~(uintptr_t)(r->page - 1);
+    b &= ~(uintptr_t)(r->page - 1);
+    if (b > a && b - a >= GIVE_BACK_MIN_BYTES)
+        (void)madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/*
+ * The audio in [from, to) has just been released and the producer cannot
+ * write there until the new tail is published: give its pages back, so a
+ * stream's resident memory follows the audio it holds (usually a few
+ * seconds since the last final phrase) rather than the ring's capacity.
+ * The producer's next write to a page takes a fresh zeroed one.
+ */
+static void give_back(const struct aw_ring *r, uint64_t from, uint64_t to)
+{
+    size_t i = (size_t)(from % r->cap), n = (size_t)(to - from);
+    size_t first = n < r->cap - i ? n : r->cap - i;
+
+    give_back_span(r, i, i + first);
+    if (n > first)
+        give_back_span(r, 0, n - first);
+}
+
 void aw_ring_release(struct aw_ring *r, uint64_t pos)
 {
     uint64_t head = aw_ring_head(r), tail = aw_ring_tail(r);
@@ -156,8 +203,9 @@ void aw_ring_release(struct aw_ring *r, uint64_t pos)
         return;
     if (pos > head)
         pos = head;
-    /* Release: our reads of the freed region happen before the producer
-     * may overwrite it. */
+    give_back(r, tail, pos);
+    /* Release: our reads of the freed region, and giving its pages back,
+     * happen before the producer may overwrite it. */
     atomic_store_explicit(&r->tail, pos, memory_order_release);
 }
 

@@ -14,7 +14,10 @@
  * Each index is written by one side only (head and the mark write index by
  * the producer; tail and the mark read index by the consumer), so
  * acquire/release atomics suffice. No locks, no allocation after
- * aw_ring_new(): safe for a real-time callback.
+ * aw_ring_init(): safe for a real-time callback. The consumer gives the
+ * pages of released audio back to the kernel, so a ring's resident memory
+ * is the audio it holds, not its capacity; the producer's first write to
+ * such a page is a minor fault.
  */
 #ifndef AW_PIPELINE_RING_H
 #define AW_PIPELINE_RING_H
@@ -49,8 +52,9 @@ struct aw_ring_mark {
 };
 
 struct aw_ring {
-    int16_t *buf;
+    int16_t *buf;           /* its own pages */
     size_t cap;             /* samples */
+    size_t page;            /* bytes */
     _Atomic uint64_t head;  /* next write position; producer only */
     _Atomic uint64_t tail;  /* oldest retained position; consumer only */
     _Atomic uint64_t drops; /* samples the producer could not write */
@@ -115,7 +119,8 @@ size_t aw_ring_peek(const struct aw_ring *r, uint64_t pos, int16_t *dst,
 size_t aw_ring_borrow(const struct aw_ring *r, uint64_t pos,
                       const int16_t **out, size_t n);
 
-/** Consumer: free everything before \p pos (clamped to [tail, head]). */
+/** Consumer: free everything before \p pos (clamped to [tail, head]),
+ *  giving the freed whole pages back to the kernel. */
 void aw_ring_release(struct aw_ring *r, uint64_t pos);
 
 /** Consumer: take the oldest queued mark. @returns false if none. */
