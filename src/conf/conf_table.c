@@ -604,8 +604,10 @@ const struct aw_conf_prop aw_conf_props[] = {
      .min = 2,
      .max = 600,
      .doc = "Audio held per stream while the speech service is slow or "
-            "away; older audio is dropped and counted. Costs 32 KB of "
-            "memory per second per stream (about 1 MB at 30 s)."},
+            "away; older audio is dropped and counted. Up to 32 KB of "
+            "memory per second per stream (about 1 MB at 30 s) when full; "
+            "only the audio held is resident, usually the few seconds "
+            "since the last final phrase."},
     {.scope = GLOBAL,
      .key = "ingest.stall_seconds",
      .type = AW_CONF_T_DBL,
