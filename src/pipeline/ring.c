@@ -32,7 +32,6 @@ enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
      * the small mark array a power of two. */
     size_t cap = capacity_samples ? capacity_samples : 1;
     size_t mcap = pow2_at_least(mark_capacity ? mark_capacity : 1);
-
     long page = sysconf(_SC_PAGESIZE);
     void *buf;
 
@@ -43,13 +42,13 @@ enum aw_err aw_ring_init(struct aw_ring *r, size_t capacity_samples,
     buf = mmap(NULL, cap * sizeof(*r->buf), PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     r->buf = buf == MAP_FAILED ? NULL : buf;
+    r->cap = cap; /* before aw_ring_fini(), which unmaps cap samples */
     r->page = page > 0 ? (size_t)page : 4096;
     r->marks = calloc(mcap, sizeof(*r->marks));
     if (!r->buf || !r->marks) {
         aw_ring_fini(r);
         return AW_ERR_NOMEM;
     }
-    r->cap = cap;
     r->mark_mask = mcap - 1;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
